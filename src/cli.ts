@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+/** The `flash-xmpp-gateway` command: parse the command line, start, handle signals. */
+import { readFileSync } from 'node:fs';
+import { loadCommandLine } from './config/load.js';
+import { SETTINGS, DEFAULTS, flagName } from './config/settings.js';
+import { ConfigError } from './errors.js';
+import { createLogger } from './log/logger.js';
+import { startGateway } from './main.js';
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function helpText(): string {
+  const lines = [
+    'Usage: flash-xmpp-gateway [options]',
+    '',
+    'Lets Flash, Flex and AIR XMPP clients use a standard XMPP server.',
+    '',
+    'Options:',
+    '  --config FILE                      the same settings in a YAML file (keys in camelCase); flags win',
+  ];
+  for (const spec of SETTINGS) {
+    const value = spec.kind === 'enum' ? (spec.choices ?? []).join('|') : spec.kind.toUpperCase().replace('HOSTPORT', 'HOST:PORT');
+    const fallback = DEFAULTS[spec.key];
+    const shown =
+      fallback === undefined ? '' : ` (default ${typeof fallback === 'object' && !Array.isArray(fallback) ? `${fallback.host}:${fallback.port}` : String(fallback)})`;
+    lines.push(`  ${`${flagName(spec.key)} ${value}`.padEnd(34)} ${spec.help}${shown}`);
+  }
+  lines.push('  --help                             this text', '  --version                          the version');
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  let commandLine;
+  try {
+    commandLine = loadCommandLine(process.argv.slice(2));
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`flash-xmpp-gateway: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  if (commandLine.help) {
+    process.stdout.write(helpText() + '\n');
+    return;
+  }
+  if (commandLine.version) {
+    process.stdout.write(packageVersion() + '\n');
+    return;
+  }
+  const { settings } = commandLine;
+  const log = createLogger(settings.logLevel);
+  let gateway;
+  try {
+    gateway = await startGateway(settings, log);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`flash-xmpp-gateway: ${error.message}\n`);
+      process.exit(2);
+    }
+    log.fatal({ err: error }, `cannot start: ${(error as Error).message}`);
+    process.exit(1);
+  }
+  const stop = (signal: string): void => {
+    log.info({ signal }, 'stopping');
+    void gateway.stop().then(() => process.exit(0));
+    setTimeout(() => process.exit(0), 5000).unref();
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+await main();

@@ -1,0 +1,140 @@
+/**
+ * Serializes the element model back to XML text.
+ *
+ * Every output parses on its own: each prefix it uses is declared in it (Flash clients parse each
+ * packet alone: shared/spec/flash-clients.md, "NUL mode"). Prefixes are kept as written; a
+ * declaration is emitted on the element where a binding is first needed and not already in scope.
+ */
+
+import { NS, type XmlElement } from './element.js';
+
+interface Scope {
+  readonly prefix: string;
+  readonly ns: string;
+  readonly next: Scope | null;
+}
+
+/** `xml` is bound by definition and never declared (Namespaces in XML 1.0 §3). */
+const XML_SCOPE: Scope = { prefix: 'xml', ns: NS.xml, next: null };
+
+function lookup(scope: Scope | null, prefix: string): string | undefined {
+  for (let s = scope; s !== null; s = s.next) if (s.prefix === prefix) return s.ns;
+  return undefined;
+}
+
+// Characters XML 1.0 §2.2 cannot carry at all (not even as references) are replaced by U+FFFD,
+// so a serialized packet can never contain, say, a NUL (which would also break NUL framing).
+const TEXT_ESC = /[&<>\r\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
+const TEXT_ESC_G = /[&<>\r\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/g;
+const ATTR_ESC = /[&<>"\x00-\x1F\uFFFE\uFFFF]/;
+const ATTR_ESC_G = /[&<>"\x00-\x1F\uFFFE\uFFFF]/g;
+
+function escapeChar(c: string): string {
+  switch (c) {
+    case '&':
+      return '&amp;';
+    case '<':
+      return '&lt;';
+    case '>':
+      return '&gt;';
+    case '"':
+      return '&quot;';
+    // As references, white space survives end-of-line handling (XML 1.0 §2.11) and
+    // attribute-value normalisation (§3.3.3).
+    case '\t':
+      return '&#9;';
+    case '\n':
+      return '&#10;';
+    case '\r':
+      return '&#13;';
+    default:
+      return '\uFFFD';
+  }
+}
+
+/** Escapes character data: &, <, > (and CR, which a parser would turn into LF). */
+export function escapeText(s: string): string {
+  return TEXT_ESC.test(s) ? s.replace(TEXT_ESC_G, escapeChar) : s;
+}
+
+/** Escapes a value for a double-quoted attribute: &, <, >, ", and TAB/LF/CR as references. */
+export function escapeAttr(s: string): string {
+  return ATTR_ESC.test(s) ? s.replace(ATTR_ESC_G, escapeChar) : s;
+}
+
+/**
+ * Serializes `element`. `defaultNs` is the default namespace already in scope where the output
+ * will be read ('' for none); the output declares everything else it needs.
+ */
+export function serialize(element: XmlElement, defaultNs: string = NS.client): string {
+  return write(element, defaultNs === '' ? XML_SCOPE : { prefix: '', ns: defaultNs, next: XML_SCOPE });
+}
+
+function write(el: XmlElement, parent: Scope): string {
+  let scope = parent;
+  let decls = '';
+  const ns = el.ns;
+  let prefix = el.prefix;
+  // Names the model can hold but XML cannot write as given: a prefix needs a namespace, `xmlns`
+  // is never an element prefix, and the xml namespace is only ever spelled `xml:`.
+  if (ns === NS.xml) prefix = 'xml';
+  else if (ns === '' || prefix === 'xml' || prefix === 'xmlns') prefix = '';
+
+  if (prefix === '') {
+    if ((lookup(scope, '') ?? '') !== ns) {
+      decls = ` xmlns="${escapeAttr(ns)}"`;
+      scope = { prefix: '', ns, next: scope };
+    }
+  } else if (prefix !== 'xml' && lookup(scope, prefix) !== ns) {
+    decls = ` xmlns:${prefix}="${escapeAttr(ns)}"`;
+    scope = { prefix, ns, next: scope };
+  }
+
+  let attrs = '';
+  for (const a of el.attrs) {
+    const ans = a.ns;
+    let ap: string;
+    if (ans === '') {
+      // Unprefixed attributes are in no namespace (Namespaces in XML 1.0 §6.3). A literal
+      // `xmlns` attribute would be a declaration: declarations come from the namespaces.
+      if (a.local === 'xmlns' && a.prefix === '') continue;
+      ap = '';
+    } else if (ans === NS.xml) {
+      ap = 'xml';
+    } else if (ans === NS.xmlns) {
+      continue;
+    } else {
+      ap = a.prefix;
+      if (ap === '' || ap === 'xml' || ap === 'xmlns' || (lookup(scope, ap) !== ans && declaredHere(scope, parent, ap))) {
+        // No usable prefix as written (or it is taken on this element by another namespace).
+        ap = pickPrefix(scope, ans);
+      }
+      if (lookup(scope, ap) !== ans) {
+        decls += ` xmlns:${ap}="${escapeAttr(ans)}"`;
+        scope = { prefix: ap, ns: ans, next: scope };
+      }
+    }
+    attrs += ` ${ap === '' ? a.local : `${ap}:${a.local}`}="${escapeAttr(a.value)}"`;
+  }
+
+  let content = '';
+  for (const c of el.children) content += typeof c === 'string' ? escapeText(c) : write(c, scope);
+  const qname = prefix === '' ? el.local : `${prefix}:${el.local}`;
+  return content === '' ? `<${qname}${decls}${attrs}/>` : `<${qname}${decls}${attrs}>${content}</${qname}>`;
+}
+
+function declaredHere(scope: Scope, parent: Scope, prefix: string): boolean {
+  for (let s: Scope | null = scope; s !== null && s !== parent; s = s.next) if (s.prefix === prefix) return true;
+  return false;
+}
+
+/** An in-scope prefix already bound to `ns`, else a fresh one. */
+function pickPrefix(scope: Scope, ns: string): string {
+  for (let s: Scope | null = scope; s !== null; s = s.next) {
+    if (s.prefix !== '' && s.prefix !== 'xml' && s.ns === ns && lookup(scope, s.prefix) === ns) return s.prefix;
+  }
+  for (let k = 0; ; k++) {
+    const p = `ns${k}`;
+    if (lookup(scope, p) === undefined) return p;
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * Builds the validated Settings from defaults, an optional config file and the command line
+ * (flags win). Validation happens here, once; everything downstream receives plain values.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError } from '../errors.js';
+import { DEFAULTS, SETTINGS, flagName, type HostPort, type SettingSpec, type Settings } from './settings.js';
+
+export interface CommandLine {
+  readonly help: boolean;
+  readonly version: boolean;
+  readonly settings: Settings;
+}
+
+/** Parses argv (without node and script), reads `--config FILE` if given, validates it all. */
+export function loadCommandLine(argv: readonly string[]): CommandLine {
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {
+    help: { type: 'boolean' },
+    version: { type: 'boolean' },
+    config: { type: 'string' },
+  };
+  for (const spec of SETTINGS) {
+    options[flagName(spec.key).slice(2)] = { type: 'string', multiple: spec.kind === 'strings' };
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
+  } catch (error) {
+    const message = (error as Error).message.replace(/\. To specify a positional argument.*$/s, '');
+    throw new ConfigError(`${message}; run with --help for the options`);
+  }
+  const values = parsed.values as Record<string, string | string[] | boolean | undefined>;
+  if (values['help'] === true || values['version'] === true) {
+    return { help: values['help'] === true, version: values['version'] === true, settings: { ...DEFAULTS } };
+  }
+
+  const raw: Record<string, unknown> = {};
+  const configFile = values['config'];
+  if (typeof configFile === 'string') Object.assign(raw, readConfigFile(configFile));
+  for (const spec of SETTINGS) {
+    const value = values[flagName(spec.key).slice(2)];
+    if (value !== undefined) raw[spec.key] = value;
+  }
+  return { help: false, version: false, settings: validateSettings(raw, 'command line') };
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`config file ${path} is not valid YAML: ${(error as Error).message}`);
+  }
+  if (data === null || data === undefined) return {};
+  if (typeof data !== 'object' || Array.isArray(data)) {
+    throw new ConfigError(`config file ${path} must hold a mapping of settings`);
+  }
+  const known = new Set<string>(SETTINGS.map((s) => s.key));
+  for (const key of Object.keys(data)) {
+    if (!known.has(key)) {
+      throw new ConfigError(`config file ${path}: unknown key "${key}" (known keys: ${[...known].join(', ')})`);
+    }
+  }
+  return data as Record<string, unknown>;
+}
+
+/** Checks every value and fills defaults; throws ConfigError naming the setting and the fix. */
+export function validateSettings(raw: Record<string, unknown>, source = 'settings'): Settings {
+  const settings: Settings = { ...DEFAULTS, listen: { ...DEFAULTS.listen }, policyAllowFrom: [...DEFAULTS.policyAllowFrom] };
+  const target = settings as unknown as Record<string, unknown>;
+  for (const spec of SETTINGS) {
+    if (raw[spec.key] === undefined) continue;
+    target[spec.key] = convert(spec, raw[spec.key]);
+  }
+  if (settings.domain.length === 0) {
+    throw new ConfigError(`${source}: no XMPP domain configured; give --domain NAME (repeatable)`);
+  }
+  settings.domain = settings.domain.map((d) => d.toLowerCase());
+  if (settings.upstreamCa !== undefined) {
+    try {
+      readFileSync(settings.upstreamCa);
+    } catch (error) {
+      throw new ConfigError(`--upstream-ca: cannot read ${settings.upstreamCa}: ${(error as Error).message}`);
+    }
+  }
+  return settings;
+}
+
+function convert(spec: SettingSpec, value: unknown): unknown {
+  const flag = flagName(spec.key);
+  const fail = (what: string): never => {
+    throw new ConfigError(`${flag} (${spec.key}): ${what}, got ${JSON.stringify(value)}`);
+  };
+  const scalar = (v: unknown): string => {
+    if (typeof v === 'string') return v;
+    if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+    return fail('expected a single value');
+  };
+  switch (spec.kind) {
+    case 'strings': {
+      const list = Array.isArray(value) ? value : [value];
+      const strings = list.map(scalar).map((s) => s.trim());
+      if (strings.some((s) => s === '')) fail('empty value');
+      return strings;
+    }
+    case 'string':
+    case 'file': {
+      const s = scalar(value).trim();
+      if (s === '') fail('empty value');
+      return s;
+    }
+    case 'enum': {
+      const s = scalar(value);
+      if (!spec.choices?.includes(s)) fail(`expected one of ${spec.choices?.join(', ')}`);
+      return s;
+    }
+    case 'hostport':
+      return parseHostPort(scalar(value), fail);
+    case 'port': {
+      const n = parseInteger(scalar(value), fail);
+      if (n < 0 || n > 65535) fail('expected a port from 0 to 65535');
+      return n;
+    }
+    case 'integer':
+    case 'seconds':
+    case 'bytes': {
+      const n = parseInteger(scalar(value), fail);
+      if (spec.min !== undefined && n < spec.min) fail(`expected at least ${spec.min}`);
+      if (spec.max !== undefined && n > spec.max) fail(`expected at most ${spec.max}`);
+      return n;
+    }
+  }
+}
+
+function parseInteger(s: string, fail: (what: string) => never): number {
+  if (!/^\d+$/.test(s.trim())) fail('expected a whole number');
+  return Number(s.trim());
+}
+
+/** `host:port`, `[v6]:port`. */
+export function parseHostPort(s: string, fail: (what: string) => never): HostPort {
+  const match = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:\s]+):(\d+)$/.exec(s);
+  if (!match) return fail('expected HOST:PORT');
+  const port = Number(match[2]);
+  if (port > 65535) fail('port out of range');
+  return { host: match[1] as string, port };
+}

@@ -1,0 +1,129 @@
+/**
+ * Every setting of the gateway, in one table: its command-line flag, its config-file key (the
+ * flag in camelCase), its default, its unit and what it is for. The CLI help, the config file
+ * loader and the validation are all driven by this table, so a setting exists in one place.
+ */
+
+export type SettingKind = 'string' | 'strings' | 'port' | 'hostport' | 'integer' | 'seconds' | 'bytes' | 'enum' | 'file';
+
+export interface SettingSpec {
+  /** Config-file key and property of `Settings`; the flag is its kebab-case form. */
+  readonly key: keyof Settings;
+  readonly kind: SettingKind;
+  readonly help: string;
+  /** For kind 'enum'. */
+  readonly choices?: readonly string[];
+  /** Lower bound for numbers (inclusive). */
+  readonly min?: number;
+  readonly max?: number;
+}
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export type UpstreamTlsMode = 'required' | 'optional' | 'off';
+export type SiteControl = 'none' | 'master-only' | 'by-content-type' | 'all';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+
+export interface Settings {
+  /** Main Flash port: policy requests and XMPP client streams, told apart by their first bytes. */
+  listen: HostPort;
+  /** Dedicated socket policy port (Flash Player asks port 843 first); 0 turns it off. */
+  policyPort: number;
+  /** Address the policy port binds to. */
+  policyHost: string;
+  /** Page domains a real Flash Player may connect from (`allow-access-from domain`). */
+  policyAllowFrom: string[];
+  /** `site-control permitted-cross-domain-policies` of the policy file. */
+  policySiteControl: SiteControl;
+  /** The XMPP server's client port. */
+  upstream: HostPort | undefined;
+  /** XMPP domains clients may reach; the first is the default domain. */
+  domain: string[];
+  upstreamTls: UpstreamTlsMode;
+  /** Extra CA certificate (PEM) trusted for the upstream's STARTTLS certificate. */
+  upstreamCa: string | undefined;
+  /** How long connecting to the upstream (TCP, stream, STARTTLS) may take. */
+  upstreamConnectTimeout: number;
+  /** Whitespace keepalive interval on idle upstream streams (RFC 6120 §4.6.1). */
+  upstreamKeepalive: number;
+  /** Largest top-level element (stanza) a client or the server may send, in bytes. */
+  maxStanzaBytes: number;
+  /** Deepest element nesting inside a stanza. */
+  maxDepth: number;
+  /** Most attributes on one element. */
+  maxAttributes: number;
+  /** Most simultaneous client connections from one IP address. */
+  maxConnectionsPerIp: number;
+  /** Most simultaneous client connections in all. */
+  maxConnections: number;
+  /** Time a client has to finish authenticating. */
+  authTimeout: number;
+  /** A client silent this long is disconnected. */
+  idleTimeout: number;
+  /** Time a new connection has to send its first bytes. */
+  sniffTimeout: number;
+  /** Bytes of output queued to a client that does not read before it is dropped. */
+  maxClientBacklogBytes: number;
+  logLevel: LogLevel;
+}
+
+export const DEFAULTS: Readonly<Settings> = {
+  listen: { host: '0.0.0.0', port: 5222 },
+  policyPort: 843,
+  policyHost: '0.0.0.0',
+  policyAllowFrom: ['*'],
+  policySiteControl: 'master-only',
+  upstream: undefined,
+  domain: [],
+  upstreamTls: 'required',
+  upstreamCa: undefined,
+  upstreamConnectTimeout: 10,
+  upstreamKeepalive: 60,
+  maxStanzaBytes: 256 * 1024,
+  maxDepth: 32,
+  maxAttributes: 64,
+  maxConnectionsPerIp: 50,
+  maxConnections: 20000,
+  authTimeout: 60,
+  idleTimeout: 600,
+  sniffTimeout: 10,
+  maxClientBacklogBytes: 4 * 1024 * 1024,
+  logLevel: 'info',
+};
+
+export const SETTINGS: readonly SettingSpec[] = [
+  { key: 'listen', kind: 'hostport', help: 'main Flash port: XMPP clients and inline policy requests (HOST:PORT)' },
+  { key: 'policyPort', kind: 'port', help: 'socket policy port, 0 = off' },
+  { key: 'policyHost', kind: 'string', help: 'address the policy port binds to' },
+  { key: 'policyAllowFrom', kind: 'strings', help: 'page domain allowed by the policy file (repeatable)' },
+  {
+    key: 'policySiteControl',
+    kind: 'enum',
+    choices: ['none', 'master-only', 'by-content-type', 'all'],
+    help: 'site-control of the policy file',
+  },
+  { key: 'upstream', kind: 'hostport', help: "the XMPP server's client port (HOST:PORT)" },
+  { key: 'domain', kind: 'strings', help: 'XMPP domain clients may reach (repeatable; the first is the default)' },
+  { key: 'upstreamTls', kind: 'enum', choices: ['required', 'optional', 'off'], help: 'STARTTLS to the XMPP server' },
+  { key: 'upstreamCa', kind: 'file', help: "extra CA (PEM) trusted for the server's certificate" },
+  { key: 'upstreamConnectTimeout', kind: 'seconds', min: 1, help: 'time to connect to the XMPP server, in seconds' },
+  { key: 'upstreamKeepalive', kind: 'seconds', min: 1, help: 'whitespace keepalive to the server, in seconds' },
+  { key: 'maxStanzaBytes', kind: 'bytes', min: 1024, help: 'largest stanza, in bytes' },
+  { key: 'maxDepth', kind: 'integer', min: 2, max: 1000, help: 'deepest element nesting in a stanza' },
+  { key: 'maxAttributes', kind: 'integer', min: 4, help: 'most attributes on one element' },
+  { key: 'maxConnectionsPerIp', kind: 'integer', min: 1, help: 'most connections from one IP address' },
+  { key: 'maxConnections', kind: 'integer', min: 1, help: 'most connections in all' },
+  { key: 'authTimeout', kind: 'seconds', min: 1, help: 'time to authenticate, in seconds' },
+  { key: 'idleTimeout', kind: 'seconds', min: 1, help: 'silence after which a client is dropped, in seconds' },
+  { key: 'sniffTimeout', kind: 'seconds', min: 1, help: 'time for a new connection to send its first bytes, in seconds' },
+  { key: 'maxClientBacklogBytes', kind: 'bytes', min: 65536, help: 'output queued to a client that does not read, in bytes' },
+  { key: 'logLevel', kind: 'enum', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], help: 'log level' },
+];
+
+/** `policyPort` → `--policy-port`. */
+export function flagName(key: string): string {
+  return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}

@@ -1,0 +1,110 @@
+/**
+ * The main Flash port: one TCP listener whose connections are told apart by their first bytes
+ * (edge/sniffer.ts). A policy request gets the policy file and a close; an XMPP stream becomes
+ * a session; protocols not served (yet) are closed.
+ */
+import net from 'node:net';
+import { socketPolicyReply, type PolicyOptions } from '../codec/policy/policy-file.js';
+import type { Logger } from '../log/logger.js';
+import type { ConnectionLimiter } from './connection-limiter.js';
+import { sniff, type SniffedProtocol } from './sniffer.js';
+
+/** Bytes a connection may send before the sniffer must have decided. */
+const MAX_SNIFF_BYTES = 256;
+
+export interface AcceptedConnection {
+  readonly socket: net.Socket;
+  /** The bytes read while sniffing, filler already dropped; they belong to the protocol. */
+  readonly head: Buffer;
+  readonly log: Logger;
+  /** Call when the connection is over, to free its slot in the limiter. */
+  readonly release: () => void;
+}
+
+export interface FlashListenerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly sniffTimeoutMs: number;
+  readonly limiter: ConnectionLimiter;
+  readonly policy: () => PolicyOptions;
+  readonly log: Logger;
+  /** Handlers for the protocols this gateway serves on the port, besides the policy. */
+  readonly handlers: Partial<Record<Exclude<SniffedProtocol, 'policy'>, (connection: AcceptedConnection) => void>>;
+  /** Tells a refused client why, in its own protocol, when it is over a connection limit. */
+  readonly refuse: (protocol: SniffedProtocol, socket: net.Socket, reason: string) => void;
+}
+
+let nextConnectionId = 1;
+
+export function startFlashListener(options: FlashListenerOptions): Promise<net.Server> {
+  const server = net.createServer({ noDelay: true }, (socket) => accept(socket, options));
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      const address = server.address() as net.AddressInfo;
+      options.log.info(
+        { listener: 'flash', host: address.address, port: address.port },
+        `Flash port listening on ${address.address}:${address.port}`,
+      );
+      resolve(server);
+    });
+  });
+}
+
+function accept(socket: net.Socket, options: FlashListenerOptions): void {
+  const id = nextConnectionId++;
+  const remote = socket.remoteAddress ?? '?';
+  const log = options.log.child({ conn: id, remote: `${remote}:${socket.remotePort ?? 0}` });
+  let head: Buffer = Buffer.alloc(0);
+  socket.on('error', (error: NodeJS.ErrnoException) => {
+    log.debug({ code: error.code }, 'socket error before the protocol was known');
+    socket.destroy();
+  });
+  const timer = setTimeout(() => {
+    log.debug('no recognisable first bytes in time; closed');
+    socket.destroy();
+  }, options.sniffTimeoutMs);
+  timer.unref();
+
+  const onData = (chunk: Buffer): void => {
+    head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+    const verdict = sniff(head);
+    if (verdict.kind === 'need-more' && head.length < MAX_SNIFF_BYTES) return;
+    socket.off('data', onData);
+    clearTimeout(timer);
+    if (verdict.kind !== 'match') {
+      log.debug('unrecognised protocol; closed');
+      socket.destroy();
+      return;
+    }
+    const protocol = verdict.protocol;
+    if (protocol === 'policy') {
+      // Inline policy on the Flash port (Flash Player asks the target port after 843).
+      log.debug('policy request served inline');
+      socket.end(socketPolicyReply(options.policy()));
+      return;
+    }
+    const handler = options.handlers[protocol];
+    if (!handler) {
+      log.debug({ protocol }, 'protocol not served on this port; closed');
+      socket.destroy();
+      return;
+    }
+    const verdictLimit = options.limiter.acquire(remote);
+    if (!verdictLimit.ok) {
+      log.warn({ protocol }, `connection refused: ${verdictLimit.reason}`);
+      options.refuse(protocol, socket, verdictLimit.reason);
+      return;
+    }
+    socket.removeAllListeners('error');
+    socket.pause();
+    handler({
+      socket,
+      head: head.subarray(verdict.skip),
+      log: log.child({ protocol }),
+      release: verdictLimit.ticket.release,
+    });
+  };
+  socket.on('data', onData);
+}

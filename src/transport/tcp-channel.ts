@@ -1,0 +1,63 @@
+/** A ClientChannel over a plain TCP socket, coalescing each tick's writes into one. */
+import type net from 'node:net';
+import type { ClientChannel } from './channel.js';
+
+export class TcpChannel implements ClientChannel {
+  readonly transport = 'tcp' as const;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  private corked = false;
+
+  constructor(private readonly socket: net.Socket) {
+    this.remoteAddress = socket.remoteAddress ?? '?';
+    this.remotePort = socket.remotePort ?? 0;
+    socket.setNoDelay(true);
+  }
+
+  write(data: string): void {
+    if (this.socket.destroyed) return;
+    // Cork for the rest of this tick: a stream header and its features, or several stanzas
+    // parsed from one upstream read, leave in one TCP segment (flash-clients.md, "Raw mode").
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(data);
+  }
+
+  get backlogBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  onDrain(callback: () => void): void {
+    this.socket.once('drain', callback);
+  }
+
+  end(): void {
+    this.socket.end();
+    // A peer that never reads would keep a half-closed socket forever.
+    setTimeout(() => this.socket.destroy(), 5000).unref();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  start(handlers: { data(chunk: Buffer): void; closed(): void }): void {
+    this.socket.on('data', handlers.data);
+    this.socket.on('error', () => this.socket.destroy());
+    this.socket.once('close', handlers.closed);
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * flash.net.Socket clients (raw mode) through the gateway to a real Prosody, with the upstream
+ * in plaintext and with verified STARTTLS (shared/spec/flash-clients.md, "Raw mode").
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startGatewayFor, type GatewayProcess } from '../support/gateway.js';
+import { connectNativeTo, type NativeClient } from '../support/native-client.js';
+import { startProsody, type ProsodyInstance } from '../support/prosody.js';
+import { NS_STREAM, RawFlashClient, scramLogin, sparkwebLogin, xiffHeader } from '../support/raw-client.js';
+import { fullScenario } from './scenarios.js';
+
+const USERS: [string, string][] = [
+  ['alice', 'alice-secret'],
+  ['carol', 'carol-secret'],
+  ['bob', 'bob-secret'],
+];
+
+for (const tls of [false, true]) {
+  describe(`raw mode through the gateway, upstream ${tls ? 'STARTTLS (verified)' : 'plaintext'}`, () => {
+    let prosody: ProsodyInstance;
+    let gateway: GatewayProcess;
+    let native: NativeClient;
+
+    before(async () => {
+      prosody = await startProsody({ tls, users: USERS });
+      gateway = await startGatewayFor(prosody, { upstreamTls: tls ? 'required' : 'off' });
+      native = await connectNativeTo(prosody, 'bob', 'bob-secret', { resource: 'native' });
+    });
+
+    after(async () => {
+      await native?.stop();
+      await gateway?.stop();
+      await prosody?.stop();
+    });
+
+    test('SparkWeb: self-closed header, SASL PLAIN with authzid, restart, bind, session; then chat, presence, iq, MUC, close', async () => {
+      const flash = await RawFlashClient.connect('127.0.0.1', gateway.port, { name: 'sparkweb' });
+      const jid = await sparkwebLogin(flash, { domain: prosody.domain, user: 'alice', pass: 'alice-secret', resource: 'sparkweb' });
+      assert.equal(jid, `alice@${prosody.domain}/sparkweb`);
+      // Two stream headers, one per stream (initial and after SASL), each with its features in one read.
+      assert.equal(flash.streamHeaders.length, 2);
+      assert.equal(flash.streamHeaders[0]?.['from'], prosody.domain);
+      // The upstream hop really is TLS when the server offers it (and plaintext when off).
+      const ready = await gateway.waitForLog((r) => r['msg'] === 'upstream stream ready');
+      assert.equal(ready['tls'], tls);
+      await fullScenario({ flash, flashJid: jid, native, mucDomain: prosody.mucDomain, tag: `sw${tls ? 'tls' : 'plain'}` });
+    });
+
+    test('a standard client with SCRAM-SHA-1: login, then chat, presence, iq, MUC, close', async () => {
+      const flash = await RawFlashClient.connect('127.0.0.1', gateway.port, { name: 'scram' });
+      const jid = await scramLogin(flash, { domain: prosody.domain, user: 'carol', pass: 'carol-secret', resource: 'xiff', mechanism: 'SCRAM-SHA-1' });
+      assert.equal(jid, `carol@${prosody.domain}/xiff`);
+      await fullScenario({ flash, flashJid: jid, native, mucDomain: prosody.mucDomain, tag: `sc${tls ? 'tls' : 'plain'}` });
+    });
+
+    test('the features the client sees hide STARTTLS, -PLUS mechanisms, compression and stream management', async () => {
+      const flash = await RawFlashClient.connect('127.0.0.1', gateway.port, { name: 'features' });
+      flash.send(xiffHeader(prosody.domain));
+      const features = await flash.nextElement((e) => e.is('features', NS_STREAM));
+      const names = features.elements().map((e) => `${e.uri} ${e.local}`);
+      assert.ok(!names.some((n) => n.includes('xmpp-tls')), `no starttls: ${names.join(', ')}`);
+      assert.ok(!names.some((n) => n.includes('urn:xmpp:sm')), 'no stream management');
+      assert.ok(!names.some((n) => n.includes('compress')), 'no compression');
+      const mechanisms = features.getChild('mechanisms')?.elements().map((m) => m.text()) ?? [];
+      assert.ok(mechanisms.includes('PLAIN'), `mechanisms: ${mechanisms.join(' ')}`);
+      assert.ok(!mechanisms.some((m) => m.endsWith('-PLUS')), `no channel binding: ${mechanisms.join(' ')}`);
+      flash.assertNoViolations();
+      await flash.close();
+    });
+
+    test('a wrong password gets the server’s SASL failure, and the stream stays usable', async () => {
+      const flash = await RawFlashClient.connect('127.0.0.1', gateway.port, { name: 'wrong-password' });
+      await assert.rejects(
+        sparkwebLogin(flash, { domain: prosody.domain, user: 'alice', pass: 'nope', resource: 'x' }),
+        /not-authorized/,
+      );
+      flash.assertNoViolations();
+      await flash.close();
+      assert.ok(flash.peerClosedStream);
+    });
+  });
+}

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { loadCommandLine } from '../../src/config/load.js';
+import { ConfigError } from '../../src/errors.js';
+
+const BASE = ['--upstream', '127.0.0.1:5222', '--domain', 'example.org'];
+
+test('config: defaults from the command-line contract', () => {
+  const { settings } = loadCommandLine(BASE);
+  assert.deepEqual(settings.listen, { host: '0.0.0.0', port: 5222 });
+  assert.equal(settings.policyPort, 843);
+  assert.equal(settings.upstreamTls, 'required');
+  assert.deepEqual(settings.domain, ['example.org']);
+  assert.deepEqual(settings.upstream, { host: '127.0.0.1', port: 5222 });
+  assert.equal(settings.maxStanzaBytes, 262144);
+});
+
+test('config: repeatable --domain, the first is the default; names are lower-cased', () => {
+  const { settings } = loadCommandLine([...BASE, '--domain', 'Other.ORG']);
+  assert.deepEqual(settings.domain, ['example.org', 'other.org']);
+});
+
+test('config: IPv6 host:port', () => {
+  const { settings } = loadCommandLine([...BASE, '--listen', '[::1]:5223']);
+  assert.deepEqual(settings.listen, { host: '::1', port: 5223 });
+});
+
+const BAD: ReadonlyArray<readonly [string[], RegExp]> = [
+  [['--bogus', 'x'], /Unknown option '--bogus'.*--help/],
+  [['--upstream', '127.0.0.1:5222'], /no XMPP domain configured/],
+  [[...BASE, '--upstream-tls', 'maybe'], /--upstream-tls \(upstreamTls\): expected one of required, optional, off/],
+  [[...BASE, '--policy-port', '70000'], /--policy-port .*0 to 65535/],
+  [[...BASE, '--listen', 'nohostport'], /--listen .*expected HOST:PORT/],
+  [[...BASE, '--max-stanza-bytes', '12x'], /--max-stanza-bytes .*whole number/],
+  [[...BASE, '--max-stanza-bytes', '10'], /--max-stanza-bytes .*at least 1024/],
+  [[...BASE, '--upstream-ca', '/nonexistent/ca.pem'], /--upstream-ca: cannot read/],
+  [[...BASE, 'positional'], /Unexpected argument|positional/i],
+];
+
+for (const [args, message] of BAD) {
+  test(`config: rejects ${args.join(' ')}`, () => {
+    assert.throws(() => loadCommandLine(args), (error: unknown) => error instanceof ConfigError && message.test(error.message));
+  });
+}
+
+test('config: a YAML file with the same keys; flags win', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fxg-config-'));
+  const file = join(dir, 'gateway.yaml');
+  writeFileSync(file, 'upstream: 10.0.0.1:5222\ndomain: [a.example, b.example]\npolicyPort: 0\nupstreamTls: optional\n');
+  const { settings } = loadCommandLine(['--config', file, '--upstream-tls', 'off']);
+  assert.deepEqual(settings.upstream, { host: '10.0.0.1', port: 5222 });
+  assert.deepEqual(settings.domain, ['a.example', 'b.example']);
+  assert.equal(settings.policyPort, 0);
+  assert.equal(settings.upstreamTls, 'off');
+});
+
+test('config: unknown keys in the file are errors naming the key', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fxg-config-'));
+  const file = join(dir, 'gateway.yaml');
+  writeFileSync(file, 'domain: [a.example]\npolicy_port: 843\n');
+  assert.throws(() => loadCommandLine(['--config', file]), /unknown key "policy_port"/);
+});
