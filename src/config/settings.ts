@@ -61,7 +61,7 @@ export interface Settings {
   maxConnections: number;
   /** Time a client has to finish authenticating. */
   authTimeout: number;
-  /** A client silent this long is disconnected. */
+  /** A client connection with no traffic either way for this long is dropped. */
   idleTimeout: number;
   /** Time a new connection has to send its first bytes. */
   sniffTimeout: number;
@@ -117,7 +117,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'maxConnectionsPerIp', kind: 'integer', min: 1, help: 'most connections from one IP address' },
   { key: 'maxConnections', kind: 'integer', min: 1, help: 'most connections in all' },
   { key: 'authTimeout', kind: 'seconds', min: 1, help: 'time to authenticate, in seconds' },
-  { key: 'idleTimeout', kind: 'seconds', min: 1, help: 'silence after which a client is dropped, in seconds' },
+  { key: 'idleTimeout', kind: 'seconds', min: 1, help: 'no traffic either way for this long drops a client, in seconds' },
   { key: 'sniffTimeout', kind: 'seconds', min: 1, help: 'time for a new connection to send its first bytes, in seconds' },
   { key: 'maxClientBacklogBytes', kind: 'bytes', min: 65536, help: 'output queued to a client that does not read, in bytes' },
   { key: 'logLevel', kind: 'enum', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], help: 'log level' },

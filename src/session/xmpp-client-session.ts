@@ -205,6 +205,9 @@ export class XmppClientSession implements XmlStreamHandler {
   }
 
   private sendToClient(element: XmlElement): void {
+    // Traffic either way is life: a client only listening to a busy room is not idle. A dead
+    // one is found by TCP keepalive or by its backlog growing past the limit below.
+    this.idleTimer.refresh();
     this.channel.write(this.framing.element(serialize(element)));
     const backlog = this.channel.backlogBytes;
     if (backlog > this.options.maxClientBacklogBytes) {

@@ -2,6 +2,8 @@
 import type net from 'node:net';
 import type { ClientChannel } from './channel.js';
 
+const TCP_KEEPALIVE_MS = 60_000;
+
 export class TcpChannel implements ClientChannel {
   readonly transport = 'tcp' as const;
   readonly remoteAddress: string;
@@ -12,6 +14,8 @@ export class TcpChannel implements ClientChannel {
     this.remoteAddress = socket.remoteAddress ?? '?';
     this.remotePort = socket.remotePort ?? 0;
     socket.setNoDelay(true);
+    // Finds peers that vanished without a FIN (a closed laptop lid) even when nothing is sent.
+    socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
   }
 
   write(data: string): void {

@@ -8,6 +8,7 @@ import { startGatewayFor, type GatewayProcess } from '../support/gateway.js';
 import { connectNativeTo, type NativeClient } from '../support/native-client.js';
 import { startProsody, type ProsodyInstance } from '../support/prosody.js';
 import { NS_STREAM, RawFlashClient, scramLogin, sparkwebLogin, xiffHeader } from '../support/raw-client.js';
+import { b64, plainMessage } from '../support/scram.js';
 import { fullScenario } from './scenarios.js';
 
 const USERS: [string, string][] = [
@@ -24,7 +25,8 @@ for (const tls of [false, true]) {
 
     before(async () => {
       prosody = await startProsody({ tls, users: USERS });
-      gateway = await startGatewayFor(prosody, { upstreamTls: tls ? 'required' : 'off' });
+      // debug level: the redaction test below then covers the most verbose logs.
+      gateway = await startGatewayFor(prosody, { upstreamTls: tls ? 'required' : 'off', extraArgs: ['--log-level', 'debug'] });
       native = await connectNativeTo(prosody, 'bob', 'bob-secret', { resource: 'native' });
     });
 
@@ -78,6 +80,28 @@ for (const tls of [false, true]) {
       flash.assertNoViolations();
       await flash.close();
       assert.ok(flash.peerClosedStream);
+    });
+
+    test('a multi-byte character split across TCP segments arrives intact', async () => {
+      const flash = await RawFlashClient.connect('127.0.0.1', gateway.port, { name: 'split-utf8' });
+      const jid = await sparkwebLogin(flash, { domain: prosody.domain, user: 'alice', pass: 'alice-secret', resource: 'split' });
+      const stanza = Buffer.from(`<message to="${native.jid}" type="chat"><body>split ✓ 𝄞 ${tls}</body></message>`);
+      const cut = stanza.indexOf(Buffer.from('𝄞')) + 2; // inside the 4-byte sequence
+      flash.sendBuffer(stanza.subarray(0, cut));
+      await new Promise((r) => setTimeout(r, 50));
+      flash.sendBuffer(stanza.subarray(cut));
+      const got = await native.waitFor((m) => m.is('message') && m.attrs['from'] === jid);
+      assert.equal(got.getChildText('body'), `split ✓ 𝄞 ${tls}`);
+      await flash.close();
+    });
+
+    test('no password or SASL payload reaches the gateway’s log (debug level)', () => {
+      const logs = gateway.logs();
+      assert.ok(logs.includes('client authenticated'), 'the log covers the logins');
+      for (const [user, pass] of USERS) {
+        assert.ok(!logs.includes(pass), `password of ${user} not logged`);
+        assert.ok(!logs.includes(b64(plainMessage(`${user}@${prosody.domain}`, user, pass))), `PLAIN payload of ${user} not logged`);
+      }
     });
   });
 }

@@ -25,6 +25,8 @@ export interface ProsodyOptions {
   inBandRegistration?: boolean;
   /** Prosody log level for the log file. Default 'debug' (each stanza is logged). */
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /** DNS names the server certificate carries (default: the domain, the MUC domain, components). */
+  certificateNames?: string[];
   /** Startup timeout in ms. Default 10000. */
   startTimeoutMs?: number;
 }
@@ -176,7 +178,7 @@ export async function startProsody(opts: ProsodyOptions): Promise<ProsodyInstanc
   await mkdir(path.join(dir, 'certs'), { mode: 0o755 });
   try {
     const pki = opts.tls
-      ? await makeTestPki(path.join(dir, 'pki'), [domain, mucDomain, ...(opts.components ?? []).map((c) => c.domain)])
+      ? await makeTestPki(path.join(dir, 'pki'), opts.certificateNames ?? [domain, mucDomain, ...(opts.components ?? []).map((c) => c.domain)])
       : undefined;
     const modules = ['roster', 'saslauth', 'disco', 'ping', 'presence', 'message', 'iq'];
     if (opts.tls) modules.push('tls');

@@ -139,9 +139,25 @@ function clip(s: string): string {
 
 const FATAL_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+// Buffer's own slice methods skip toString()'s argument and encoding handling (measurably faster
+// on the per-name/per-value hot path); fall back to toString() should a runtime lack them.
+interface SliceMethods {
+  utf8Slice(start: number, end: number): string;
+  latin1Slice(start: number, end: number): string;
+}
+const proto = Buffer.prototype as unknown as Partial<SliceMethods>;
+const utf8Slice: (v: Buffer, s: number, e: number) => string =
+  typeof proto.utf8Slice === 'function'
+    ? (v, s, e) => (v as unknown as SliceMethods).utf8Slice(s, e)
+    : (v, s, e) => v.toString('utf8', s, e);
+const latin1Slice: (v: Buffer, s: number, e: number) => string =
+  typeof proto.latin1Slice === 'function'
+    ? (v, s, e) => (v as unknown as SliceMethods).latin1Slice(s, e)
+    : (v, s, e) => v.toString('latin1', s, e);
+
 /** Strict UTF-8 decode of a slice that starts and ends at ASCII delimiters. */
 function utf8(v: Buffer, s: number, e: number): string {
-  const str = v.toString('utf8', s, e);
+  const str = utf8Slice(v, s, e);
   // Node's decoder replaces bad sequences with U+FFFD; only then pay for the strict decoder.
   if (str.indexOf('\uFFFD') !== -1) {
     try {
@@ -258,6 +274,45 @@ function checkXmlDecl(decl: string): void {
   }
 }
 
+// Interning caches (module-wide; strings are immutable): element and attribute names repeat
+// constantly, as do short attribute values (type="chat", xml:lang="en"). Hit = no allocation,
+// no decoding, no re-validation.
+interface QName {
+  readonly name: string;
+  readonly prefix: string;
+  readonly local: string;
+}
+const QCACHE_MASK = 1023;
+const QCACHE: (QName | undefined)[] = new Array<QName | undefined>(QCACHE_MASK + 1);
+const MAX_CACHED_NAME = 64;
+const VCACHE_MASK = 1023;
+const VCACHE: (string | undefined)[] = new Array<string | undefined>(VCACHE_MASK + 1);
+const MAX_CACHED_VALUE = 32;
+
+function sameAscii(str: string, v: Buffer, s: number): boolean {
+  for (let k = 0; k < str.length; k++) if (str.charCodeAt(k) !== v[s + k]) return false;
+  return true;
+}
+
+/** An attribute value, via the cache when it is short, ASCII and needs no normalisation. */
+function attrValue(v: Buffer, s: number, e: number): string {
+  const n = e - s;
+  if (n > MAX_CACHED_VALUE) return decodeAttr(v, s, e);
+  let h = n;
+  for (let k = s; k < e; k++) {
+    const c = v[k]!;
+    // Controls (incl. TAB/LF/CR), '&', '<' and non-ASCII take the full path.
+    if (c < 0x20 || c >= 0x7f || c === 0x26 || c === LT) return decodeAttr(v, s, e);
+    h = (Math.imul(h, 31) + c) | 0;
+  }
+  const slot = h & VCACHE_MASK;
+  const hit = VCACHE[slot];
+  if (hit !== undefined && hit.length === n && sameAscii(hit, v, s)) return hit;
+  const str = latin1Slice(v, s, e);
+  VCACHE[slot] = str;
+  return str;
+}
+
 const kFragment = Symbol('fragment');
 const kFinish = Symbol('finish');
 
@@ -304,6 +359,12 @@ export class XmlStreamParser {
   private nColons = 0;
   private nColon = -1;
   private nHigh = false;
+  private nHash = 0;
+  private tName = '';
+  private tPrefix = '';
+  private tLocal = '';
+  private tSelf = false;
+  private tN = 0;
   private qPrefix = '';
   private qLocal = '';
   private readonly aq: string[] = [];
@@ -405,16 +466,27 @@ export class XmlStreamParser {
         return;
       }
       // Something pending: append no more than the limit still allows, so the buffer never
-      // grows past maxStanzaBytes + 1 however large the chunk is.
-      const used = this.stanzaStart >= 0 ? this.abs0 + this.len - this.stanzaStart : this.len;
+      // grows past maxStanzaBytes + 1 however large the chunk is; and no more than the pending
+      // bytes again (at least 4 KiB), as the pending token usually ends early in the chunk.
+      const old = this.len;
+      const used = this.stanzaStart >= 0 ? this.abs0 + old - this.stanzaStart : old;
       const room = this.maxBytes + 1 - used;
-      const take = Math.min(n - off, room > 1 ? room : 1);
+      const take = Math.min(n - off, room > 1 ? room : 1, old > 4096 ? old : 4096);
       this.append(chunk, off, take);
-      off += take;
-      this.total += take;
       const v = (this.buf as Buffer).subarray(0, this.len);
       this.pos = 0;
       this.run(v);
+      if (this.pos >= old && off + take < n) {
+        // The pending bytes are consumed: the rest of the chunk is parsed in place (scan state
+        // is relative to `pos`, so an unfinished token carries over).
+        off += this.pos - old;
+        this.total = this.abs0 + this.pos;
+        this.buf = null;
+        this.len = 0;
+        continue;
+      }
+      off += take;
+      this.total += take;
       this.keep(v, true);
     }
   }
@@ -466,6 +538,7 @@ export class XmlStreamParser {
     this.len = 0;
     this.pos = 0;
     this.stack = [];
+    this.aq.length = this.ap.length = this.al.length = this.av.length = 0;
   }
 
   private tooBig(): StreamError {
@@ -687,7 +760,7 @@ export class XmlStreamParser {
         return false;
       }
       this.checkSize(v, i + 1);
-      const target = v.toString('latin1', p + 2, i);
+      const target = latin1Slice(v, p + 2, i);
       if (target.toLowerCase() !== 'xml') throw restricted('processing instructions are not allowed (RFC 6120 §11.1)');
       if (this.phase !== P_DOC) throw nwf('XML declaration not at the start of the stream (XML 1.0 §2.8)');
       this.sub = 1;
@@ -699,7 +772,7 @@ export class XmlStreamParser {
       return false;
     }
     this.checkSize(v, gt + 1);
-    checkXmlDecl(v.toString('latin1', p, gt + 1));
+    checkXmlDecl(latin1Slice(v, p, gt + 1));
     this.phase = P_PROLOG;
     this.pos = gt + 1;
     this.tok = T_NONE;
@@ -710,10 +783,28 @@ export class XmlStreamParser {
   // -------------------------------------------------------------------------------------------
   // Tags
 
-  /** Finds the '>' that ends a start tag: the first one outside a quoted attribute value. */
+  /**
+   * A start tag. Usually it is all here, so it is parsed in one pass; when it is not (or it is
+   * malformed), the resumable scanner below finds its end first, so errors are only reported on
+   * complete tags, after the size check, whatever the chunking.
+   */
   private startTag(v: Buffer): boolean {
+    const p = this.pos;
+    if (this.scanOff === 1) {
+      let gt = -1;
+      try {
+        gt = this.parseStartTag(v, p, v.length);
+      } catch (e) {
+        if (!(e instanceof StreamError)) throw e;
+      }
+      if (gt >= 0) {
+        this.checkSize(v, gt + 1);
+        return this.onStartTag(gt);
+      }
+    }
+    // Find the '>' that ends the tag: the first one outside a quoted attribute value.
     const end = v.length;
-    let i = this.pos + this.scanOff;
+    let i = p + this.scanOff;
     let q = this.sub;
     while (i < end) {
       if (q !== 0) {
@@ -732,13 +823,13 @@ export class XmlStreamParser {
       i++;
     }
     if (i >= end) {
-      this.scanOff = i - this.pos;
+      this.scanOff = i - p;
       this.sub = q;
       return false;
     }
     this.checkSize(v, i + 1);
     this.sub = 0;
-    return this.onStartTag(v, this.pos, i);
+    return this.onStartTag(this.parseStartTag(v, p, i + 1));
   }
 
   /** Scans a name; records colon count/position and whether it had non-ASCII bytes. */
@@ -746,10 +837,12 @@ export class XmlStreamParser {
     let colons = 0;
     let colon = -1;
     let high = false;
+    let h = 0;
     while (i < stop) {
       const c = v[i]!;
       const k = CLS[c]!;
       if ((k & C_NAMEISH) === 0) break;
+      h = (Math.imul(h, 31) + c) | 0;
       if (c === COLON) {
         colons++;
         colon = i;
@@ -761,6 +854,7 @@ export class XmlStreamParser {
     this.nColons = colons;
     this.nColon = colon;
     this.nHigh = high;
+    this.nHash = h;
     return i;
   }
 
@@ -769,9 +863,19 @@ export class XmlStreamParser {
     if (e === s) throw nwf(`name expected in ${what} (XML 1.0 §3.1)`);
     const colons = this.nColons;
     const colon = this.nColon;
+    const n = e - s;
+    const slot = this.nHash & QCACHE_MASK;
+    if (!this.nHigh && n <= MAX_CACHED_NAME) {
+      const hit = QCACHE[slot];
+      if (hit !== undefined && hit.name.length === n && sameAscii(hit.name, v, s)) {
+        this.qPrefix = hit.prefix;
+        this.qLocal = hit.local;
+        return hit.name;
+      }
+    }
     let name: string;
     if (!this.nHigh) {
-      name = v.toString('latin1', s, e);
+      name = latin1Slice(v, s, e);
       if (
         (CLS[v[s]!]! & C_NSTART) === 0 ||
         colons > 1 ||
@@ -791,18 +895,21 @@ export class XmlStreamParser {
       this.qPrefix = name.slice(0, c);
       this.qLocal = name.slice(c + 1);
     }
+    if (!this.nHigh && n <= MAX_CACHED_NAME) QCACHE[slot] = { name, prefix: this.qPrefix, local: this.qLocal };
     return name;
   }
 
-  /** A complete start tag [s, gt] (XML 1.0 §3.1). */
-  private onStartTag(v: Buffer, s: number, gt: number): boolean {
-    const selfClose = v[gt - 1] === SLASH && gt - 1 > s;
-    const stop = selfClose ? gt - 1 : gt;
-    let i = this.readName(v, s + 1, stop);
+  /**
+   * Parses the start tag at `s` (XML 1.0 §3.1) into the scratch fields; returns the index of its
+   * '>' or -1 when the bytes before `end` do not complete it.
+   */
+  private parseStartTag(v: Buffer, s: number, end: number): number {
+    let i = this.readName(v, s + 1, end);
+    if (i >= end) return -1;
     const qname = this.qname(v, s + 1, i, 'start tag');
-    const prefix = this.qPrefix;
-    const local = this.qLocal;
-
+    this.tName = qname;
+    this.tPrefix = this.qPrefix;
+    this.tLocal = this.qLocal;
     const aq = this.aq;
     const ap = this.ap;
     const al = this.al;
@@ -810,30 +917,60 @@ export class XmlStreamParser {
     let n = 0;
     for (;;) {
       const ws = i;
-      while (i < stop && CLS[v[i]!] === C_WS) i++;
-      if (i >= stop) break;
+      while (i < end && CLS[v[i]!] === C_WS) i++;
+      if (i >= end) return -1;
+      const c = v[i];
+      if (c === GT) {
+        this.tSelf = false;
+        break;
+      }
+      if (c === SLASH) {
+        if (i + 1 >= end) return -1;
+        if (v[i + 1] !== GT) throw nwf(`malformed start tag <${qname}> (XML 1.0 §3.1)`);
+        this.tSelf = true;
+        i++;
+        break;
+      }
       if (i === ws) throw nwf(`malformed start tag <${qname}> (XML 1.0 §3.1)`);
       if (n === this.maxAttrs) {
         throw new StreamError('policy-violation', `element <${qname}> has more than maxAttributes (${this.maxAttrs}) attributes`);
       }
       const ns = i;
-      i = this.readName(v, i, stop);
+      i = this.readName(v, i, end);
+      if (i >= end) return -1;
       const an = this.qname(v, ns, i, `start tag <${qname}>`);
-      while (i < stop && CLS[v[i]!] === C_WS) i++;
-      if (i >= stop || v[i] !== EQ) throw nwf(`attribute ${an} of <${qname}> has no value (XML 1.0 §3.1)`);
+      while (i < end && CLS[v[i]!] === C_WS) i++;
+      if (i >= end) return -1;
+      if (v[i] !== EQ) throw nwf(`attribute ${an} of <${qname}> has no value (XML 1.0 §3.1)`);
       i++;
-      while (i < stop && CLS[v[i]!] === C_WS) i++;
+      while (i < end && CLS[v[i]!] === C_WS) i++;
+      if (i >= end) return -1;
       const q = v[i];
-      if (i >= stop || (q !== DQ && q !== SQ)) throw nwf(`value of attribute ${an} of <${qname}> is not quoted (XML 1.0 §3.1)`);
-      // The closing quote exists before '>': startTag() matched the quotes.
+      if (q !== DQ && q !== SQ) throw nwf(`value of attribute ${an} of <${qname}> is not quoted (XML 1.0 §3.1)`);
       const ve = v.indexOf(q, i + 1);
+      if (ve < 0 || ve >= end) return -1;
       aq[n] = an;
       ap[n] = this.qPrefix;
       al[n] = this.qLocal;
-      av[n] = decodeAttr(v, i + 1, ve);
+      av[n] = attrValue(v, i + 1, ve);
       n++;
       i = ve + 1;
     }
+    this.tN = n;
+    return i;
+  }
+
+  /** A complete, parsed start tag ending at `gt`: namespaces, then the element. */
+  private onStartTag(gt: number): boolean {
+    const qname = this.tName;
+    const prefix = this.tPrefix;
+    const local = this.tLocal;
+    const selfClose = this.tSelf;
+    const n = this.tN;
+    const aq = this.aq;
+    const ap = this.ap;
+    const al = this.al;
+    const av = this.av;
 
     // Namespace declarations first: they apply to the element's own name and attributes.
     const top = this.stack[this.stack.length - 1];
@@ -876,6 +1013,8 @@ export class XmlStreamParser {
         attrs.push({ prefix: p, local: l, ns: ans, value: av[k]! });
       }
     }
+    // Do not keep (possibly large) strings of the last tag alive in the scratch arrays.
+    for (let k = 0; k < n; k++) aq[k] = ap[k] = al[k] = av[k] = '';
 
     const el: XmlElement = { prefix, local, ns, attrs, children: [] };
     const end = gt + 1;

@@ -6,7 +6,7 @@
  * declaration is emitted on the element where a binding is first needed and not already in scope.
  */
 
-import { NS, type XmlElement } from './element.js';
+import { NS, type XmlAttribute, type XmlElement } from './element.js';
 
 interface Scope {
   readonly prefix: string;
@@ -24,10 +24,11 @@ function lookup(scope: Scope | null, prefix: string): string | undefined {
 
 // Characters XML 1.0 §2.2 cannot carry at all (not even as references) are replaced by U+FFFD,
 // so a serialized packet can never contain, say, a NUL (which would also break NUL framing).
-const TEXT_ESC = /[&<>\r\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
-const TEXT_ESC_G = /[&<>\r\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/g;
-const ATTR_ESC = /[&<>"\x00-\x1F\uFFFE\uFFFF]/;
-const ATTR_ESC_G = /[&<>"\x00-\x1F\uFFFE\uFFFF]/g;
+// With the `u` flag, [\uD800-\uDFFF] matches only unpaired surrogates (not valid UTF-16).
+const TEXT_ESC = /[&<>\r\x00-\x08\x0B\x0C\x0E-\x1F\uD800-\uDFFF\uFFFE\uFFFF]/u;
+const TEXT_ESC_G = /[&<>\r\x00-\x08\x0B\x0C\x0E-\x1F\uD800-\uDFFF\uFFFE\uFFFF]/gu;
+const ATTR_ESC = /[&<>"\x00-\x1F\uD800-\uDFFF\uFFFE\uFFFF]/u;
+const ATTR_ESC_G = /[&<>"\x00-\x1F\uD800-\uDFFF\uFFFE\uFFFF]/gu;
 
 function escapeChar(c: string): string {
   switch (c) {
@@ -73,10 +74,11 @@ export function serialize(element: XmlElement, defaultNs: string = NS.client): s
 function write(el: XmlElement, parent: Scope): string {
   let scope = parent;
   let decls = '';
-  const ns = el.ns;
-  let prefix = el.prefix;
   // Names the model can hold but XML cannot write as given: a prefix needs a namespace, `xmlns`
-  // is never an element prefix, and the xml namespace is only ever spelled `xml:`.
+  // is never an element prefix nor its namespace an element's, and the xml namespace is only
+  // ever spelled `xml:` (Namespaces in XML 1.0 §3).
+  const ns = el.ns === NS.xmlns ? '' : el.ns;
+  let prefix = el.prefix;
   if (ns === NS.xml) prefix = 'xml';
   else if (ns === '' || prefix === 'xml' || prefix === 'xmlns') prefix = '';
 
@@ -91,21 +93,28 @@ function write(el: XmlElement, parent: Scope): string {
   }
 
   let attrs = '';
-  for (const a of el.attrs) {
+  let used: string[] | null = null;
+  const list = el.attrs;
+  for (let k = 0; k < list.length; k++) {
+    const a = list[k]!;
     const ans = a.ns;
+    // A repeated expanded name would make the packet not well-formed (Namespaces §6.3): first wins.
+    if (k > 0 && repeated(list, k)) continue;
     let ap: string;
     if (ans === '') {
       // Unprefixed attributes are in no namespace (Namespaces in XML 1.0 §6.3). A literal
       // `xmlns` attribute would be a declaration: declarations come from the namespaces.
-      if (a.local === 'xmlns' && a.prefix === '') continue;
+      if (a.local === 'xmlns') continue;
       ap = '';
     } else if (ans === NS.xml) {
       ap = 'xml';
     } else if (ans === NS.xmlns) {
       continue;
     } else {
+      // Prefixes already used on this element (by its name or earlier attributes) keep their binding.
+      if (used === null) used = prefix === '' || prefix === 'xml' ? [] : [prefix, ns];
       ap = a.prefix;
-      if (ap === '' || ap === 'xml' || ap === 'xmlns' || (lookup(scope, ap) !== ans && declaredHere(scope, parent, ap))) {
+      if (ap === '' || ap === 'xml' || ap === 'xmlns' || (lookup(scope, ap) !== ans && isUsed(used, ap))) {
         // No usable prefix as written (or it is taken on this element by another namespace).
         ap = pickPrefix(scope, ans);
       }
@@ -113,6 +122,7 @@ function write(el: XmlElement, parent: Scope): string {
         decls += ` xmlns:${ap}="${escapeAttr(ans)}"`;
         scope = { prefix: ap, ns: ans, next: scope };
       }
+      used.push(ap, ans);
     }
     attrs += ` ${ap === '' ? a.local : `${ap}:${a.local}`}="${escapeAttr(a.value)}"`;
   }
@@ -123,8 +133,17 @@ function write(el: XmlElement, parent: Scope): string {
   return content === '' ? `<${qname}${decls}${attrs}/>` : `<${qname}${decls}${attrs}>${content}</${qname}>`;
 }
 
-function declaredHere(scope: Scope, parent: Scope, prefix: string): boolean {
-  for (let s: Scope | null = scope; s !== null && s !== parent; s = s.next) if (s.prefix === prefix) return true;
+function repeated(list: readonly XmlAttribute[], k: number): boolean {
+  const a = list[k]!;
+  for (let j = 0; j < k; j++) {
+    const b = list[j]!;
+    if (b.local === a.local && b.ns === a.ns) return true;
+  }
+  return false;
+}
+
+function isUsed(used: readonly string[], prefix: string): boolean {
+  for (let k = 0; k < used.length; k += 2) if (used[k] === prefix) return true;
   return false;
 }
 
