@@ -12,6 +12,17 @@ function packageVersion(): string {
   return pkg.version;
 }
 
+const KIND_VALUE: Record<string, string> = {
+  string: 'TEXT',
+  strings: 'TEXT',
+  port: 'PORT',
+  hostport: 'HOST:PORT',
+  integer: 'N',
+  seconds: 'SECONDS',
+  bytes: 'BYTES',
+  file: 'FILE',
+};
+
 function helpText(): string {
   const lines = [
     'Usage: flash-xmpp-gateway [options]',
@@ -19,16 +30,19 @@ function helpText(): string {
     'Lets Flash, Flex and AIR XMPP clients use a standard XMPP server.',
     '',
     'Options:',
-    '  --config FILE                      the same settings in a YAML file (keys in camelCase); flags win',
+    `${'  --config FILE'.padEnd(36)} the same settings in a YAML file (keys in camelCase); flags win`,
   ];
   for (const spec of SETTINGS) {
-    const value = spec.kind === 'enum' ? (spec.choices ?? []).join('|') : spec.kind.toUpperCase().replace('HOSTPORT', 'HOST:PORT');
+    const value = spec.value ?? (spec.kind === 'enum' ? (spec.choices ?? []).join('|') : KIND_VALUE[spec.kind]);
     const fallback = DEFAULTS[spec.key];
-    const shown =
-      fallback === undefined ? '' : ` (default ${typeof fallback === 'object' && !Array.isArray(fallback) ? `${fallback.host}:${fallback.port}` : String(fallback)})`;
-    lines.push(`  ${`${flagName(spec.key)} ${value}`.padEnd(34)} ${spec.help}${shown}`);
+    let shown = '';
+    if (Array.isArray(fallback)) shown = fallback.length > 0 ? ` (default ${fallback.join(', ')})` : '';
+    else if (typeof fallback === 'object') shown = ` (default ${fallback.host}:${fallback.port})`;
+    else if (fallback !== undefined) shown = ` (default ${String(fallback)})`;
+    const left = `  ${flagName(spec.key)} ${value}`;
+    lines.push(left.length < 36 ? `${left.padEnd(36)} ${spec.help}${shown}` : `${left}\n${' '.repeat(37)}${spec.help}${shown}`);
   }
-  lines.push('  --help                             this text', '  --version                          the version');
+  lines.push(`${'  --help'.padEnd(36)} this text`, `${'  --version'.padEnd(36)} the version`);
   return lines.join('\n');
 }
 

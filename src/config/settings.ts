@@ -11,6 +11,8 @@ export interface SettingSpec {
   readonly key: keyof Settings;
   readonly kind: SettingKind;
   readonly help: string;
+  /** How the value is shown in --help (default from the kind). */
+  readonly value?: string;
   /** For kind 'enum'. */
   readonly choices?: readonly string[];
   /** Lower bound for numbers (inclusive). */
@@ -95,27 +97,27 @@ export const DEFAULTS: Readonly<Settings> = {
 };
 
 export const SETTINGS: readonly SettingSpec[] = [
-  { key: 'listen', kind: 'hostport', help: 'main Flash port: XMPP clients and inline policy requests (HOST:PORT)' },
+  { key: 'listen', kind: 'hostport', help: 'main Flash port: XMPP clients and inline policy requests' },
   { key: 'policyPort', kind: 'port', help: 'socket policy port, 0 = off' },
-  { key: 'policyHost', kind: 'string', help: 'address the policy port binds to' },
-  { key: 'policyAllowFrom', kind: 'strings', help: 'page domain allowed by the policy file (repeatable)' },
+  { key: 'policyHost', kind: 'string', value: 'ADDRESS', help: 'address the policy port binds to' },
+  { key: 'policyAllowFrom', kind: 'strings', value: 'DOMAIN', help: 'page domain allowed by the policy file (repeatable)' },
   {
     key: 'policySiteControl',
     kind: 'enum',
     choices: ['none', 'master-only', 'by-content-type', 'all'],
     help: 'site-control of the policy file',
   },
-  { key: 'upstream', kind: 'hostport', help: "the XMPP server's client port (HOST:PORT)" },
-  { key: 'domain', kind: 'strings', help: 'XMPP domain clients may reach (repeatable; the first is the default)' },
+  { key: 'upstream', kind: 'hostport', help: "the XMPP server's client port" },
+  { key: 'domain', kind: 'strings', value: 'NAME', help: 'XMPP domain clients may reach (repeatable; the first is the default)' },
   { key: 'upstreamTls', kind: 'enum', choices: ['required', 'optional', 'off'], help: 'STARTTLS to the XMPP server' },
   { key: 'upstreamCa', kind: 'file', help: "extra CA (PEM) trusted for the server's certificate" },
   { key: 'upstreamConnectTimeout', kind: 'seconds', min: 1, help: 'time to connect to the XMPP server, in seconds' },
   { key: 'upstreamKeepalive', kind: 'seconds', min: 1, help: 'whitespace keepalive to the server, in seconds' },
   { key: 'maxStanzaBytes', kind: 'bytes', min: 1024, help: 'largest stanza, in bytes' },
-  { key: 'maxDepth', kind: 'integer', min: 2, max: 1000, help: 'deepest element nesting in a stanza' },
-  { key: 'maxAttributes', kind: 'integer', min: 4, help: 'most attributes on one element' },
-  { key: 'maxConnectionsPerIp', kind: 'integer', min: 1, help: 'most connections from one IP address' },
-  { key: 'maxConnections', kind: 'integer', min: 1, help: 'most connections in all' },
+  { key: 'maxDepth', kind: 'integer', min: 2, max: 1000, value: 'N', help: 'deepest element nesting in a stanza' },
+  { key: 'maxAttributes', kind: 'integer', min: 4, value: 'N', help: 'most attributes on one element' },
+  { key: 'maxConnectionsPerIp', kind: 'integer', min: 1, value: 'N', help: 'most connections from one IP address' },
+  { key: 'maxConnections', kind: 'integer', min: 1, value: 'N', help: 'most connections in all' },
   { key: 'authTimeout', kind: 'seconds', min: 1, help: 'time to authenticate, in seconds' },
   { key: 'idleTimeout', kind: 'seconds', min: 1, help: 'no traffic either way for this long drops a client, in seconds' },
   { key: 'sniffTimeout', kind: 'seconds', min: 1, help: 'time for a new connection to send its first bytes, in seconds' },

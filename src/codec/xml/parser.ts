@@ -432,7 +432,7 @@ export class XmlStreamParser {
     try {
       if (this.tok === T_TEXT && this.buf !== null) {
         const v = this.buf.subarray(0, this.len);
-        this.checkSize(v, v.length);
+        this.checkSize(v.length);
         this.addText(decodeText(v, this.pos, v.length));
         this.tok = T_NONE;
         this.buf = null;
@@ -551,7 +551,7 @@ export class XmlStreamParser {
   }
 
   /** Size check when a token (or a decisive prefix of one) ends at `tokEnd`: before any other check. */
-  private checkSize(v: Buffer, tokEnd: number): void {
+  private checkSize(tokEnd: number): void {
     if (this.stanzaStart >= 0 ? this.abs0 + tokEnd - this.stanzaStart > this.maxBytes : tokEnd - this.pos > this.maxBytes) {
       throw this.tooBig();
     }
@@ -677,7 +677,7 @@ export class XmlStreamParser {
       this.scanOff = v.length - this.pos;
       return false;
     }
-    this.checkSize(v, lt);
+    this.checkSize(lt);
     this.addText(decodeText(v, this.pos, lt));
     this.pos = lt;
     this.tok = T_NONE;
@@ -702,7 +702,7 @@ export class XmlStreamParser {
     const c = v[p + 2]!;
     if (c === DASH) {
       if (avail < 4) return false;
-      this.checkSize(v, p + 4);
+      this.checkSize(p + 4);
       if (v[p + 3] === DASH) throw restricted('comments are not allowed (RFC 6120 §11.1)');
       throw nwf("malformed markup '<!-'");
     }
@@ -710,18 +710,18 @@ export class XmlStreamParser {
       const m = avail < 9 ? avail : 9;
       for (let k = 3; k < m; k++) {
         if (v[p + k] !== CDATA_OPEN[k]) {
-          this.checkSize(v, p + k + 1);
+          this.checkSize(p + k + 1);
           throw nwf("malformed markup '<![' (only CDATA sections are allowed)");
         }
       }
       if (avail < 9) return false;
-      this.checkSize(v, p + 9);
+      this.checkSize(p + 9);
       if (this.phase !== P_STREAM) throw nwf('CDATA section outside the stream element');
       this.tok = T_CDATA;
       this.scanOff = 9;
       return true;
     }
-    this.checkSize(v, p + 3);
+    this.checkSize(p + 3);
     if ((CLS[c]! & C_NSTART) !== 0) {
       throw restricted(
         c === 0x44 ? 'DOCTYPE declarations (DTDs) are not allowed (RFC 6120 §11.1)' : 'markup declarations are not allowed (RFC 6120 §11.1)',
@@ -738,7 +738,7 @@ export class XmlStreamParser {
       this.scanOff = Math.max(9, v.length - 2 - p);
       return false;
     }
-    this.checkSize(v, j + 3);
+    this.checkSize(j + 3);
     const s = decodeCdata(v, p + 9, j);
     if (this.depth > 0 || this.frag !== null) this.addText(s);
     else if (!ONLY_WS.test(s)) throw nwf('text outside stanzas (only white space is allowed between stanzas)');
@@ -759,7 +759,7 @@ export class XmlStreamParser {
         this.scanOff = i - p;
         return false;
       }
-      this.checkSize(v, i + 1);
+      this.checkSize(i + 1);
       const target = latin1Slice(v, p + 2, i);
       if (target.toLowerCase() !== 'xml') throw restricted('processing instructions are not allowed (RFC 6120 §11.1)');
       if (this.phase !== P_DOC) throw nwf('XML declaration not at the start of the stream (XML 1.0 §2.8)');
@@ -771,7 +771,7 @@ export class XmlStreamParser {
       this.scanOff = v.length - p;
       return false;
     }
-    this.checkSize(v, gt + 1);
+    this.checkSize(gt + 1);
     checkXmlDecl(latin1Slice(v, p, gt + 1));
     this.phase = P_PROLOG;
     this.pos = gt + 1;
@@ -798,7 +798,7 @@ export class XmlStreamParser {
         if (!(e instanceof StreamError)) throw e;
       }
       if (gt >= 0) {
-        this.checkSize(v, gt + 1);
+        this.checkSize(gt + 1);
         return this.onStartTag(gt);
       }
     }
@@ -827,7 +827,7 @@ export class XmlStreamParser {
       this.sub = q;
       return false;
     }
-    this.checkSize(v, i + 1);
+    this.checkSize(i + 1);
     this.sub = 0;
     return this.onStartTag(this.parseStartTag(v, p, i + 1));
   }
@@ -1053,7 +1053,7 @@ export class XmlStreamParser {
       this.scanOff = v.length - this.pos;
       return false;
     }
-    this.checkSize(v, gt + 1);
+    this.checkSize(gt + 1);
     const s = this.pos + 2;
     let i = this.readName(v, s, gt);
     const qname = this.qname(v, s, i, 'end tag');
