@@ -29,6 +29,7 @@ export async function startGateway(settings: Settings, log: Logger): Promise<Run
   if (!upstream) throw new ConfigError('no XMPP server configured; give --upstream HOST:PORT');
   const ca = settings.upstreamCa !== undefined ? readFileSync(settings.upstreamCa) : undefined;
   const limits = { maxStanzaBytes: settings.maxStanzaBytes, maxDepth: settings.maxDepth, maxAttributes: settings.maxAttributes };
+  const upstreamLimits = { ...limits, maxStanzaBytes: settings.maxUpstreamStanzaBytes };
   const limiter = new ConnectionLimiter(settings);
 
   // The policy lists only the gateway's own Flash ports (flash-clients.md): filled in once bound.
@@ -58,7 +59,7 @@ export async function startGateway(settings: Settings, log: Logger): Promise<Run
           ca,
           connectTimeoutMs: settings.upstreamConnectTimeout * 1000,
           keepaliveMs: settings.upstreamKeepalive * 1000,
-          limits,
+          limits: upstreamLimits,
           lang,
           log: connection.log.child({ side: 'upstream' }),
         }),

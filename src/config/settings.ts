@@ -51,8 +51,13 @@ export interface Settings {
   upstreamConnectTimeout: number;
   /** Whitespace keepalive interval on idle upstream streams (RFC 6120 §4.6.1). */
   upstreamKeepalive: number;
-  /** Largest top-level element (stanza) a client or the server may send, in bytes. */
+  /** Largest top-level element (stanza) a client may send, in bytes. */
   maxStanzaBytes: number;
+  /**
+   * Largest element the server may send. Larger than the client's: a server's own answers
+   * (a big roster, a MUC history) exceed what it accepts from a client.
+   */
+  maxUpstreamStanzaBytes: number;
   /** Deepest element nesting inside a stanza. */
   maxDepth: number;
   /** Most attributes on one element. */
@@ -85,6 +90,7 @@ export const DEFAULTS: Readonly<Settings> = {
   upstreamConnectTimeout: 10,
   upstreamKeepalive: 60,
   maxStanzaBytes: 256 * 1024,
+  maxUpstreamStanzaBytes: 4 * 1024 * 1024,
   maxDepth: 32,
   maxAttributes: 64,
   maxConnectionsPerIp: 50,
@@ -113,7 +119,8 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'upstreamCa', kind: 'file', help: "extra CA (PEM) trusted for the server's certificate" },
   { key: 'upstreamConnectTimeout', kind: 'seconds', min: 1, help: 'time to connect to the XMPP server, in seconds' },
   { key: 'upstreamKeepalive', kind: 'seconds', min: 1, help: 'whitespace keepalive to the server, in seconds' },
-  { key: 'maxStanzaBytes', kind: 'bytes', min: 1024, help: 'largest stanza, in bytes' },
+  { key: 'maxStanzaBytes', kind: 'bytes', min: 1024, help: 'largest stanza a client may send, in bytes' },
+  { key: 'maxUpstreamStanzaBytes', kind: 'bytes', min: 65536, help: 'largest stanza the XMPP server may send, in bytes' },
   { key: 'maxDepth', kind: 'integer', min: 2, max: 1000, value: 'N', help: 'deepest element nesting in a stanza' },
   { key: 'maxAttributes', kind: 'integer', min: 4, value: 'N', help: 'most attributes on one element' },
   { key: 'maxConnectionsPerIp', kind: 'integer', min: 1, value: 'N', help: 'most connections from one IP address' },

@@ -52,19 +52,32 @@ export function startFlashListener(options: FlashListenerOptions): Promise<net.S
   });
 }
 
+/** A connection over its limit gets this long to show its protocol, so it can be told why. */
+const REFUSAL_SNIFF_MS = 2000;
+
 function accept(socket: net.Socket, options: FlashListenerOptions): void {
   const id = nextConnectionId++;
   const remote = socket.remoteAddress ?? '?';
   const log = options.log.child({ conn: id, remote: `${remote}:${socket.remotePort ?? 0}` });
+  // Counted from accept, not from the first bytes: silent connections hold slots too.
+  const slot = options.limiter.acquire(remote);
+  const release = slot.ok ? slot.ticket.release : () => undefined;
   let head: Buffer = Buffer.alloc(0);
+  let handedOver = false;
+  socket.once('close', () => {
+    if (!handedOver) release();
+  });
   socket.on('error', (error: NodeJS.ErrnoException) => {
     log.debug({ code: error.code }, 'socket error before the protocol was known');
     socket.destroy();
   });
-  const timer = setTimeout(() => {
-    log.debug('no recognisable first bytes in time; closed');
-    socket.destroy();
-  }, options.sniffTimeoutMs);
+  const timer = setTimeout(
+    () => {
+      log.debug('no recognisable first bytes in time; closed');
+      socket.destroy();
+    },
+    slot.ok ? options.sniffTimeoutMs : REFUSAL_SNIFF_MS,
+  );
   timer.unref();
 
   const onData = (chunk: Buffer): void => {
@@ -91,20 +104,15 @@ function accept(socket: net.Socket, options: FlashListenerOptions): void {
       socket.destroy();
       return;
     }
-    const verdictLimit = options.limiter.acquire(remote);
-    if (!verdictLimit.ok) {
-      log.warn({ protocol }, `connection refused: ${verdictLimit.reason}`);
-      options.refuse(protocol, socket, verdictLimit.reason);
+    if (!slot.ok) {
+      log.warn({ protocol }, `connection refused: ${slot.reason}`);
+      options.refuse(protocol, socket, slot.reason);
       return;
     }
+    handedOver = true;
     socket.removeAllListeners('error');
     socket.pause();
-    handler({
-      socket,
-      head: head.subarray(verdict.skip),
-      log: log.child({ protocol }),
-      release: verdictLimit.ticket.release,
-    });
+    handler({ socket, head: head.subarray(verdict.skip), log: log.child({ protocol }), release });
   };
   socket.on('data', onData);
 }

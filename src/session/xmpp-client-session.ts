@@ -17,6 +17,7 @@ import { filterFeatures } from '../xmpp/features.js';
 import { streamErrorXml } from '../xmpp/stream-header.js';
 import type { UpstreamHandler, UpstreamStream } from '../xmpp/upstream.js';
 import type { ClientFraming } from './framing.js';
+import { answerHiddenFeature } from './hidden-features.js';
 
 export interface SessionOptions {
   readonly domains: readonly string[];
@@ -164,6 +165,12 @@ export class XmppClientSession implements XmlStreamHandler {
   private forward(element: XmlElement): void {
     const upstream = this.upstream;
     if (!upstream) return;
+    const local = answerHiddenFeature(element);
+    if (local) {
+      this.channel.write(this.framing.element(local.reply));
+      if (local.close) void this.close();
+      return;
+    }
     upstream.write(serialize(element));
     if (upstream.backlogBytes > HIGH_WATER_BYTES) {
       // The server is not reading: stop reading the client until it does.

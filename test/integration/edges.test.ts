@@ -180,6 +180,30 @@ describe('edges, against a plaintext Prosody', () => {
     await fresh.close();
   });
 
+  test('a client asking for hidden features gets the gateway’s own answer, nothing is forwarded', async () => {
+    const tlsAsker = await RawFlashClient.connect('127.0.0.1', gateway.port);
+    tlsAsker.send(xiffHeader(prosody.domain));
+    await tlsAsker.nextElement((e) => e.is('features', NS_STREAM));
+    tlsAsker.send('<starttls xmlns="urn:ietf:params:xml:ns:xmpp-tls"/>');
+    await tlsAsker.nextElement((e) => e.is('failure', 'urn:ietf:params:xml:ns:xmpp-tls'));
+    await tlsAsker.waitStreamClosed();
+    tlsAsker.assertNoViolations();
+
+    const smAsker = await RawFlashClient.connect('127.0.0.1', gateway.port);
+    await sparkwebLogin(smAsker, { domain: prosody.domain, user: 'dave', pass: 'dave-secret', resource: 'sm' });
+    smAsker.send('<enable xmlns="urn:xmpp:sm:3" resume="true"/>');
+    const failed = await smAsker.nextElement((e) => e.is('failed', 'urn:xmpp:sm:3'));
+    assert.ok(failed.getChild('feature-not-implemented'));
+    smAsker.send('<compress xmlns="http://jabber.org/protocol/compress"><method>zlib</method></compress>');
+    await smAsker.nextElement((e) => e.is('failure', 'http://jabber.org/protocol/compress'));
+    // The stream still works after both refusals.
+    smAsker.send(`<iq type="get" id="still-here" to="${prosody.domain}"><ping xmlns="urn:xmpp:ping"/></iq>`);
+    const pong = await smAsker.nextElement((e) => e.is('iq') && e.attrs['id'] === 'still-here');
+    assert.equal(pong.attrs['type'], 'result');
+    await smAsker.close();
+    smAsker.assertNoViolations();
+  });
+
   test('connections per address: over the limit, the client gets policy-violation', async () => {
     const g = await startGatewayFor(prosody, { extraArgs: ['--max-connections-per-ip', '2'] });
     const clients: RawFlashClient[] = [];
@@ -203,6 +227,25 @@ describe('edges, against a plaintext Prosody', () => {
       clients.push(again);
     } finally {
       for (const c of clients) c.destroy();
+      await g.stop();
+    }
+  });
+
+  test('silent connections hold their slots too: a flood of idle sockets cannot dodge the limit', async () => {
+    const g = await startGatewayFor(prosody, { extraArgs: ['--max-connections-per-ip', '2', '--sniff-timeout', '30'] });
+    const silent: net.Socket[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const s = net.connect({ host: '127.0.0.1', port: g.port });
+        await new Promise((r) => s.once('connect', r));
+        silent.push(s);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      const refused = await connectFailing(g.port);
+      refused.send(xiffHeader(prosody.domain));
+      assert.equal((await streamError(refused)).condition, 'policy-violation');
+    } finally {
+      for (const s of silent) s.destroy();
       await g.stop();
     }
   });
