@@ -19,6 +19,7 @@ const KIND_VALUE: Record<string, string> = {
   hostport: 'HOST:PORT',
   integer: 'N',
   seconds: 'SECONDS',
+  milliseconds: 'MS',
   bytes: 'BYTES',
   file: 'FILE',
 };
@@ -69,7 +70,7 @@ async function main(): Promise<void> {
   const log = createLogger(settings.logLevel);
   let gateway;
   try {
-    gateway = await startGateway(settings, log);
+    gateway = await startGateway(settings, log, (text) => process.stderr.write(text + '\n'));
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`flash-xmpp-gateway: ${error.message}\n`);

@@ -47,3 +47,18 @@ export class StreamError extends Error {
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
+
+/**
+ * A login the gateway ran upstream on a client's behalf failed (legacy iq:auth, RTMP).
+ * `condition` is the server's own: a SASL failure condition (RFC 6120 §6.5, e.g.
+ * `not-authorized`) or a stanza error condition from resource binding (e.g. `conflict`).
+ */
+export class LoginError extends Error {
+  override readonly name = 'LoginError';
+  constructor(
+    readonly condition: string,
+    readonly text: string,
+  ) {
+    super(`${condition}: ${text}`);
+  }
+}

@@ -9,10 +9,12 @@ import { ConnectionLimiter } from './edge/connection-limiter.js';
 import { startFlashListener, type AcceptedConnection } from './edge/flash-listener.js';
 import { startPolicyListener } from './edge/policy-listener.js';
 import type { SniffedProtocol } from './edge/sniffer.js';
+import { gatewayNameTest, machineNames } from './edge/gateway-names.js';
 import { ConfigError } from './errors.js';
+import { startEmbeddedServer, type EmbeddedServer } from './embedded/default-server.js';
+import { InstallError } from './embedded/install.js';
 import type { Settings } from './config/settings.js';
 import type { Logger } from './log/logger.js';
-import { RAW_FRAMING } from './session/framing.js';
 import { XmppClientSession } from './session/xmpp-client-session.js';
 import { TcpChannel } from './transport/tcp-channel.js';
 import { streamErrorXml, streamHeader, STREAM_CLOSE } from './xmpp/stream-header.js';
@@ -24,7 +26,40 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-export async function startGateway(settings: Settings, log: Logger): Promise<RunningGateway> {
+/**
+ * Starts the gateway; with no upstream configured, in front of the embedded demo server
+ * (src/embedded/default-server.ts), whose details `say` prints for people.
+ */
+export async function startGateway(configured: Settings, log: Logger, say: (text: string) => void = () => undefined): Promise<RunningGateway> {
+  let embedded: EmbeddedServer | undefined;
+  let settings = configured;
+  if (!configured.upstream) {
+    try {
+      embedded = await startEmbeddedServer(configured.domain[0] ?? 'localhost', log, say);
+    } catch (error) {
+      if (error instanceof InstallError) throw new ConfigError(`no --upstream given and the embedded Prosody is not available: ${error.message}`);
+      throw error;
+    }
+    // Loopback to a throwaway server: plaintext is fine there (and its certificate is none).
+    settings = { ...configured, upstream: embedded.upstream, domain: [embedded.domain], upstreamTls: 'off' };
+  }
+  try {
+    const running = await startListeners(settings, log);
+    if (embedded) say(embeddedBanner(settings, running, embedded));
+    return {
+      ...running,
+      async stop() {
+        await running.stop();
+        await embedded?.stop();
+      },
+    };
+  } catch (error) {
+    await embedded?.stop();
+    throw error;
+  }
+}
+
+async function startListeners(settings: Settings, log: Logger): Promise<RunningGateway> {
   const upstream = settings.upstream;
   if (!upstream) throw new ConfigError('no XMPP server configured; give --upstream HOST:PORT');
   const ca = settings.upstreamCa !== undefined ? readFileSync(settings.upstreamCa) : undefined;
@@ -40,16 +75,19 @@ export async function startGateway(settings: Settings, log: Logger): Promise<Run
     siteControl: settings.policySiteControl,
   });
 
+  const names = machineNames(settings.publicHost);
   const sessions = new Set<XmppClientSession>();
   const xmppHandler = (connection: AcceptedConnection): void => {
     const channel = new TcpChannel(connection.socket);
-    const session = new XmppClientSession(channel, RAW_FRAMING, {
+    const session = new XmppClientSession(channel, {
       domains: settings.domain,
+      isGatewayName: gatewayNameTest(names, connection.socket.localAddress),
+      nulGraceMs: settings.nulGrace,
       limits,
       authTimeoutMs: settings.authTimeout * 1000,
       idleTimeoutMs: settings.idleTimeout * 1000,
       maxClientBacklogBytes: settings.maxClientBacklogBytes,
-      log: connection.log.child({ transport: 'tcp', mode: 'raw' }),
+      log: connection.log.child({ transport: 'tcp' }),
       connectUpstream: (domain, lang) =>
         UpstreamStream.connect({
           host: upstream.host,
@@ -113,4 +151,28 @@ export async function startGateway(settings: Settings, log: Logger): Promise<Run
       await new Promise<void>((resolve) => flash.close(() => resolve()));
     },
   };
+}
+
+function embeddedBanner(settings: Settings, running: RunningGateway, server: EmbeddedServer): string {
+  const [alice, bob] = server.accounts;
+  const host = settings.listen.host === '0.0.0.0' || settings.listen.host === '::' ? 'localhost' : settings.listen.host;
+  const lines = [
+    '',
+    'flash-xmpp-gateway is running in front of an embedded Prosody (a throwaway demo server:',
+    `its data in ${server.dir} goes away when the gateway stops).`,
+    '',
+    `  Flash port     ${settings.listen.host}:${running.flashPort}  (XMLSocket, flash.net.Socket, socket policy)`,
+    `  policy port    ${running.policyPort ?? 'off'}`,
+    `  XMPP domain    ${server.domain}   rooms on ${server.mucDomain}`,
+    `  demo accounts  ${alice?.username} / ${alice?.password}    ${bob?.username} / ${bob?.password}`,
+    '',
+    'Point a Flash client at this host, port ' + String(running.flashPort) + ', domain ' + server.domain + ', or try the example',
+    'XMLSocket client in two terminals:',
+    `  node examples/xmlsocket-chat.mjs --port ${running.flashPort} --host ${host} --user ${alice?.username} --password ${alice?.password} --to ${bob?.username}@${server.domain}`,
+    `  node examples/xmlsocket-chat.mjs --port ${running.flashPort} --host ${host} --user ${bob?.username} --password ${bob?.password} --to ${alice?.username}@${server.domain}`,
+    '',
+    'Stop with Ctrl-C. To serve a real server: --upstream HOST:PORT --domain NAME.',
+    '',
+  ];
+  return lines.join('\n');
 }

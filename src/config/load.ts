@@ -81,9 +81,14 @@ export function validateSettings(raw: Record<string, unknown>, source = 'setting
     target[spec.key] = convert(spec, raw[spec.key]);
   }
   if (settings.domain.length === 0) {
-    throw new ConfigError(`${source}: no XMPP domain configured; give --domain NAME (repeatable)`);
+    // Without --upstream the embedded demo server serves `localhost` (src/embedded/).
+    if (settings.upstream !== undefined) {
+      throw new ConfigError(`${source}: no XMPP domain configured; give --domain NAME (repeatable)`);
+    }
+    settings.domain = ['localhost'];
   }
   settings.domain = settings.domain.map((d) => d.toLowerCase());
+  settings.publicHost = settings.publicHost.map((d) => d.toLowerCase());
   if (settings.upstreamCa !== undefined) {
     try {
       readFileSync(settings.upstreamCa);
@@ -131,6 +136,7 @@ function convert(spec: SettingSpec, value: unknown): unknown {
     }
     case 'integer':
     case 'seconds':
+    case 'milliseconds':
     case 'bytes': {
       const n = parseInteger(scalar(value), fail);
       if (spec.min !== undefined && n < spec.min) fail(`expected at least ${spec.min}`);

@@ -4,7 +4,7 @@
  * loader and the validation are all driven by this table, so a setting exists in one place.
  */
 
-export type SettingKind = 'string' | 'strings' | 'port' | 'hostport' | 'integer' | 'seconds' | 'bytes' | 'enum' | 'file';
+export type SettingKind = 'string' | 'strings' | 'port' | 'hostport' | 'integer' | 'seconds' | 'milliseconds' | 'bytes' | 'enum' | 'file';
 
 export interface SettingSpec {
   /** Config-file key and property of `Settings`; the flag is its kebab-case form. */
@@ -44,6 +44,11 @@ export interface Settings {
   upstream: HostPort | undefined;
   /** XMPP domains clients may reach; the first is the default domain. */
   domain: string[];
+  /**
+   * Names the gateway is reached by (besides this machine's host name and the address a client
+   * dialled): a stream header `to` naming one means the default domain (XIFF 2 sends that).
+   */
+  publicHost: string[];
   upstreamTls: UpstreamTlsMode;
   /** Extra CA certificate (PEM) trusted for the upstream's STARTTLS certificate. */
   upstreamCa: string | undefined;
@@ -72,6 +77,8 @@ export interface Settings {
   idleTimeout: number;
   /** Time a new connection has to send its first bytes. */
   sniffTimeout: number;
+  /** Wait for an XMLSocket NUL split off from the stream header into the next TCP segment. */
+  nulGrace: number;
   /** Bytes of output queued to a client that does not read before it is dropped. */
   maxClientBacklogBytes: number;
   logLevel: LogLevel;
@@ -85,6 +92,7 @@ export const DEFAULTS: Readonly<Settings> = {
   policySiteControl: 'master-only',
   upstream: undefined,
   domain: [],
+  publicHost: [],
   upstreamTls: 'required',
   upstreamCa: undefined,
   upstreamConnectTimeout: 10,
@@ -98,6 +106,7 @@ export const DEFAULTS: Readonly<Settings> = {
   authTimeout: 60,
   idleTimeout: 600,
   sniffTimeout: 10,
+  nulGrace: 100,
   maxClientBacklogBytes: 4 * 1024 * 1024,
   logLevel: 'info',
 };
@@ -115,6 +124,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   },
   { key: 'upstream', kind: 'hostport', help: "the XMPP server's client port" },
   { key: 'domain', kind: 'strings', value: 'NAME', help: 'XMPP domain clients may reach (repeatable; the first is the default)' },
+  { key: 'publicHost', kind: 'strings', value: 'NAME', help: "host name clients dial, mapped to the default domain (repeatable)" },
   { key: 'upstreamTls', kind: 'enum', choices: ['required', 'optional', 'off'], help: 'STARTTLS to the XMPP server' },
   { key: 'upstreamCa', kind: 'file', help: "extra CA (PEM) trusted for the server's certificate" },
   { key: 'upstreamConnectTimeout', kind: 'seconds', min: 1, help: 'time to connect to the XMPP server, in seconds' },
@@ -128,6 +138,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'authTimeout', kind: 'seconds', min: 1, help: 'time to authenticate, in seconds' },
   { key: 'idleTimeout', kind: 'seconds', min: 1, help: 'no traffic either way for this long drops a client, in seconds' },
   { key: 'sniffTimeout', kind: 'seconds', min: 1, help: 'time for a new connection to send its first bytes, in seconds' },
+  { key: 'nulGrace', kind: 'milliseconds', min: 0, max: 5000, help: 'wait for an XMLSocket NUL split from the header, in ms' },
   { key: 'maxClientBacklogBytes', kind: 'bytes', min: 65536, help: 'output queued to a client that does not read, in bytes' },
   { key: 'logLevel', kind: 'enum', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], help: 'log level' },
 ];

@@ -14,8 +14,10 @@ const MAX_SNIFF_BYTES = 256;
 
 export interface AcceptedConnection {
   readonly socket: net.Socket;
-  /** The bytes read while sniffing, filler already dropped; they belong to the protocol. */
+  /** The bytes read while sniffing; they belong to the protocol. */
   readonly head: Buffer;
+  /** Leading filler (NULs, white space) in `head`: a stray NUL tells an XMLSocket client. */
+  readonly skip: number;
   readonly log: Logger;
   /** Call when the connection is over, to free its slot in the limiter. */
   readonly release: () => void;
@@ -112,7 +114,7 @@ function accept(socket: net.Socket, options: FlashListenerOptions): void {
     handedOver = true;
     socket.removeAllListeners('error');
     socket.pause();
-    handler({ socket, head: head.subarray(verdict.skip), log: log.child({ protocol }), release });
+    handler({ socket, head, skip: verdict.skip, log: log.child({ protocol }), release });
   };
   socket.on('data', onData);
 }

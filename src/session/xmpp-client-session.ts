@@ -1,29 +1,38 @@
 /**
- * One Flash client's XMPP stream, bridged to one upstream c2s stream.
+ * One Flash client's XMPP stream, bridged to one upstream c2s stream; the same code serves raw
+ * (flash.net.Socket) and NUL-framed (XMLSocket) clients, over any ClientChannel.
  *
  * The client speaks RFC 6120 minus TLS; the gateway opens the upstream stream for the domain
  * the client asked for (only configured domains: no open relay), hides STARTTLS and the
  * features the client cannot use, passes SASL through untouched and restarts both streams
- * after `<success/>` (RFC 6120 §6.4.6). Every bad input ends this session only, with a stream
- * error that says why (RFC 6120 §4.9).
+ * after `<success/>` (RFC 6120 §6.4.6), or runs the login itself for legacy `jabber:iq:auth`
+ * (XEP-0078). Every bad input ends this session only, with a stream error that says why
+ * (RFC 6120 §4.9).
  */
-import { attr, NS, type XmlElement } from '../codec/xml/element.js';
+import { attr, child, el, NS, type XmlElement } from '../codec/xml/element.js';
 import { XmlStreamParser, type XmlLimits, type XmlStreamHandler } from '../codec/xml/parser.js';
 import { serialize } from '../codec/xml/serializer.js';
-import { StreamError } from '../errors.js';
+import { LoginError, StreamError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { ClientChannel } from '../transport/channel.js';
 import { filterFeatures } from '../xmpp/features.js';
+import { loginUpstream } from '../xmpp/login.js';
 import { streamErrorXml } from '../xmpp/stream-header.js';
-import type { UpstreamHandler, UpstreamStream } from '../xmpp/upstream.js';
-import type { ClientFraming } from './framing.js';
-import { answerHiddenFeature } from './hidden-features.js';
+import type { UpstreamStream } from '../xmpp/upstream.js';
+import { ClientInput, type FramingMode } from './client-input.js';
+import { framingFor, UNKNOWN_CLIENT_FRAMING, type ClientFraming } from './framing.js';
+import { legacyAuthError, legacyAuthFields, legacyAuthSuccess, parseLegacyAuth, type LegacyAuthRequest } from './legacy-auth.js';
+import { answerLocally, type LocalContext } from './local-answers.js';
 
 export interface SessionOptions {
   readonly domains: readonly string[];
+  /** The gateway's own names and addresses: a header `to` naming one means the default domain. */
+  readonly isGatewayName: (name: string) => boolean;
   readonly limits: XmlLimits;
   readonly authTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  /** How long to wait for a NUL split off after the stream header (client-input.ts). */
+  readonly nulGraceMs: number;
   /** Output queued to a client that does not read before it is dropped. */
   readonly maxClientBacklogBytes: number;
   /** Opens the upstream stream for a domain (resolves after TLS, with the server's features). */
@@ -31,31 +40,41 @@ export interface SessionOptions {
   readonly log: Logger;
 }
 
-type State = 'header' | 'connecting' | 'open' | 'restarting' | 'closing' | 'closed';
+type State = 'header' | 'connecting' | 'open' | 'bridging' | 'restarting' | 'closing' | 'closed';
 
 /** Pause reading one side when the other has this much unsent. */
 const HIGH_WATER_BYTES = 256 * 1024;
 
-export class XmppClientSession implements XmlStreamHandler {
+export class XmppClientSession implements XmlStreamHandler, LocalContext {
   private state: State = 'header';
   private readonly parser: XmlStreamParser;
+  private readonly input: ClientInput;
+  private framing: ClientFraming = UNKNOWN_CLIENT_FRAMING;
+  private clientHeader: { flash: boolean; selfClosed: boolean; version: string | undefined } | undefined;
   private upstream: UpstreamStream | undefined;
   private domain = '';
   private headerSent = false;
+  /** Features that arrived before the framing was decided (client-input.ts grace period). */
+  private readyFeatures: XmlElement | undefined;
+  /** A refusal found in the client's header, sent once the framing is known. */
+  private refusal: StreamError | undefined;
+  /** The features of the current upstream stream, for a login the gateway runs. */
+  private lastFeatures: XmlElement | undefined;
   /** Client elements that arrived before the upstream stream was ready, in order. */
   private queued: XmlElement[] = [];
   private authenticated = false;
+  serverOffersSession = false;
   private readonly authTimer: NodeJS.Timeout;
   private readonly idleTimer: NodeJS.Timeout;
   private readonly log: Logger;
 
   constructor(
     private readonly channel: ClientChannel,
-    private readonly framing: ClientFraming,
     private readonly options: SessionOptions,
   ) {
     this.log = options.log;
     this.parser = new XmlStreamParser(this, options.limits);
+    this.input = new ClientInput(this.parser, options.nulGraceMs, (mode) => this.framingDecided(mode));
     this.authTimer = setTimeout(
       () => this.fail(new StreamError('policy-violation', `not authenticated within ${options.authTimeoutMs / 1000} s`)),
       options.authTimeoutMs,
@@ -74,29 +93,36 @@ export class XmppClientSession implements XmlStreamHandler {
     if (this.state === 'closed' || this.state === 'closing') return;
     this.idleTimer.refresh();
     try {
-      this.parser.write(chunk);
+      this.input.push(chunk);
     } catch (error) {
       this.fail(error instanceof StreamError ? error : new StreamError('internal-server-error', 'internal error'), error);
     }
   }
 
+  isGatewayName(name: string): boolean {
+    return !this.options.domains.includes(name.toLowerCase()) && this.options.isGatewayName(name.toLowerCase());
+  }
+
   // ---- the client's stream (XmlStreamHandler) ----
 
-  streamOpen(header: XmlElement): void {
-    if (header.local !== 'stream' || (header.ns !== NS.stream && header.ns !== NS.flash)) {
-      throw new StreamError('invalid-namespace', `the stream must be <stream:stream xmlns:stream="${NS.stream}">`);
-    }
+  streamOpen(header: XmlElement, selfClosed: boolean): void {
     if (this.state === 'header') {
-      const to = (attr(header, 'to') ?? this.options.domains[0] ?? '').toLowerCase();
-      if (!this.options.domains.includes(to)) {
-        // No open relay: only configured domains are reachable, and nothing goes upstream.
-        this.domain = this.options.domains[0] ?? '';
-        throw new StreamError('host-unknown', `this gateway does not serve the domain "${to}"`);
+      this.clientHeader = { flash: header.ns === NS.flash, selfClosed, version: attr(header, 'version') };
+      if (header.local !== 'stream' || (header.ns !== NS.stream && header.ns !== NS.flash)) {
+        this.refuse(new StreamError('invalid-namespace', `the stream must be <stream:stream xmlns:stream="${NS.stream}">`));
+        return;
       }
-      this.domain = to;
+      const to = (attr(header, 'to') ?? '').toLowerCase();
+      const domain = this.resolveDomain(to);
+      if (domain === undefined) {
+        // No open relay: only configured domains are reachable, and nothing goes upstream.
+        this.refuse(new StreamError('host-unknown', `this gateway does not serve the domain "${to}"`));
+        return;
+      }
+      this.domain = domain;
       this.state = 'connecting';
-      this.log.debug({ domain: to }, 'client stream opened');
-      this.options.connectUpstream(to, attr(header, 'xml:lang')).then(
+      this.log.debug({ domain, to }, 'client stream opened');
+      this.options.connectUpstream(domain, attr(header, 'xml:lang')).then(
         ({ stream, features }) => this.upstreamReady(stream, features),
         (error: unknown) => this.fail(asStreamError(error)),
       );
@@ -114,12 +140,18 @@ export class XmppClientSession implements XmlStreamHandler {
     throw new StreamError('not-well-formed', 'unexpected stream header');
   }
 
+  /** A configured domain, the default domain for the gateway's own names, or undefined. */
+  private resolveDomain(to: string): string | undefined {
+    const fallback = this.options.domains[0];
+    if (to === '') return fallback;
+    if (this.options.domains.includes(to)) return to;
+    // XIFF 2 and XIFF 3.4.5 put the host they dialled in `to` (flash-clients.md).
+    return this.options.isGatewayName(to) ? fallback : undefined;
+  }
+
   element(element: XmlElement): void {
-    if (this.state !== 'open') {
-      this.queued.push(element);
-      return;
-    }
-    this.forward(element);
+    if (this.state === 'open') this.forward(element);
+    else if (this.state === 'connecting' || this.state === 'bridging' || this.state === 'restarting') this.queued.push(element);
   }
 
   streamClose(): void {
@@ -127,49 +159,95 @@ export class XmppClientSession implements XmlStreamHandler {
     void this.close();
   }
 
+  // ---- framing ----
+
+  private framingDecided(mode: FramingMode): void {
+    const header = this.clientHeader ?? { flash: false, selfClosed: false, version: '1.0' };
+    this.framing = framingFor({ mode, flashHeader: header.flash, selfClosedHeader: header.selfClosed });
+    this.log.debug({ mode }, 'client framing decided');
+    if (this.refusal) this.fail(this.refusal);
+    else if (this.readyFeatures) {
+      const features = this.readyFeatures;
+      this.readyFeatures = undefined;
+      this.streamReady(features);
+    }
+  }
+
+  /** A refusal of the header waits for the framing, so an XMLSocket client can read it. */
+  private refuse(error: StreamError): void {
+    this.state = 'closing';
+    this.domain = this.options.domains[0] ?? '';
+    if (this.input.mode) this.fail(error);
+    else this.refusal = error;
+  }
+
+  // ---- upstream stream set-up ----
+
   private upstreamReady(stream: UpstreamStream, features: XmlElement): void {
     if (this.state !== 'connecting') {
       void stream.close();
       return;
     }
     this.upstream = stream;
-    const handler: UpstreamHandler = {
-      element: (element) => this.upstreamElement(element),
-      ended: (error) => this.upstreamEnded(error),
-    };
-    stream.attach(handler);
+    this.attachUpstream(stream);
     this.log.info({ domain: this.domain, tls: stream.tlsActive }, 'upstream stream ready');
     this.streamReady(features);
+  }
+
+  private attachUpstream(stream: UpstreamStream): void {
+    stream.attach({ element: (e) => this.upstreamElement(e), ended: (error) => this.upstreamEnded(error) });
   }
 
   /** Sends the header and the filtered features in one write, then releases queued elements. */
   private streamReady(features: XmlElement): void {
     if (this.state === 'closed' || this.state === 'closing') return;
-    this.channel.write(this.headerXml() + this.framing.element(serialize(filterFeatures(features))));
+    if (!this.input.mode) {
+      this.readyFeatures = features;
+      return;
+    }
+    this.lastFeatures = features;
+    this.serverOffersSession = child(features, 'session', NS.session) !== undefined;
+    let out = this.headerXml();
+    // RFC 6120 §4.3.2: no features for a client that did not say version 1.0.
+    if (this.clientHeader?.version !== undefined) out += this.framing.element(serialize(this.clientFeatures(features)));
+    this.channel.write(out);
     this.state = 'open';
-    const queued = this.queued;
-    this.queued = [];
-    for (const element of queued) this.forward(element);
+    this.drainQueue();
+  }
+
+  /** What the client may use: filtered, plus legacy auth before login (XEP-0078 §4). */
+  private clientFeatures(features: XmlElement): XmlElement {
+    const filtered = filterFeatures(features);
+    if (this.authenticated || !child(features, 'mechanisms', NS.sasl)) return filtered;
+    return { ...filtered, children: [...filtered.children, el('auth', NS.iqAuthFeature)] };
   }
 
   private headerXml(): string {
     this.headerSent = true;
-    return this.framing.header({
-      from: this.domain,
-      id: this.upstream?.streamId || undefined,
-      lang: 'en',
-      version: '1.0',
-    });
+    return this.framing.header({ from: this.domain, id: this.upstream?.streamId || undefined, lang: 'en', version: '1.0' });
   }
+
+  private drainQueue(): void {
+    while (this.state === 'open' && this.queued.length > 0) this.forward(this.queued.shift() as XmlElement);
+  }
+
+  // ---- client → server ----
 
   private forward(element: XmlElement): void {
     const upstream = this.upstream;
     if (!upstream) return;
-    const local = answerHiddenFeature(element);
+    const local = answerLocally(element, this);
     if (local) {
       this.channel.write(this.framing.element(local.reply));
       if (local.close) void this.close();
       return;
+    }
+    if (!this.authenticated) {
+      const legacy = parseLegacyAuth(element);
+      if (legacy) {
+        this.legacyAuth(legacy, upstream);
+        return;
+      }
     }
     upstream.write(serialize(element));
     if (upstream.backlogBytes > HIGH_WATER_BYTES) {
@@ -179,7 +257,71 @@ export class XmppClientSession implements XmlStreamHandler {
     }
   }
 
-  // ---- the server's stream (UpstreamHandler) ----
+  /** XEP-0078 through the gateway: answer the fields, run the login upstream on a set. */
+  private legacyAuth(request: LegacyAuthRequest, upstream: UpstreamStream): void {
+    if (request.kind === 'fields') {
+      this.channel.write(this.framing.element(legacyAuthFields(request.id, request.username)));
+      return;
+    }
+    if (request.kind === 'invalid') {
+      this.log.info({ reason: request.reason }, 'legacy login refused');
+      this.channel.write(this.framing.element(legacyAuthError(request.id, 'not-acceptable', request.reason)));
+      return;
+    }
+    this.state = 'bridging';
+    const credentials = request.kind === 'login' ? { username: request.username, password: request.password } : undefined;
+    loginUpstream(upstream, this.lastFeatures ?? el('features', NS.stream), {
+      credentials,
+      resource: request.resource,
+      timeoutMs: this.options.authTimeoutMs,
+    }).then(
+      ({ jid, features }) => {
+        if (this.state !== 'bridging') return;
+        this.authenticated = true;
+        clearTimeout(this.authTimer);
+        this.serverOffersSession = child(features, 'session', NS.session) !== undefined;
+        this.attachUpstream(upstream);
+        this.log.info({ jid, method: 'iq:auth' }, 'client authenticated');
+        this.channel.write(this.framing.element(legacyAuthSuccess(request.id)));
+        this.state = 'open';
+        this.drainQueue();
+      },
+      (error: unknown) => {
+        if (this.state !== 'bridging') return;
+        if (!(error instanceof LoginError)) {
+          this.fail(asStreamError(error));
+          return;
+        }
+        this.log.info({ reason: error.condition, method: 'iq:auth' }, 'client login failed');
+        this.channel.write(this.framing.element(legacyAuthError(request.id, error.condition, error.text)));
+        // SASL failed on this upstream stream; a new attempt needs a fresh one.
+        this.reopenAfterFailedLogin(upstream);
+      },
+    );
+  }
+
+  /** After a refused legacy login the upstream stream is unusable for SASL: open a new one. */
+  private reopenAfterFailedLogin(old: UpstreamStream): void {
+    this.upstream = undefined;
+    void old.close();
+    this.state = 'connecting';
+    this.options.connectUpstream(this.domain, undefined).then(
+      ({ stream, features }) => {
+        if (this.state !== 'connecting') {
+          void stream.close();
+          return;
+        }
+        this.upstream = stream;
+        this.attachUpstream(stream);
+        this.lastFeatures = features;
+        this.state = 'open';
+        this.drainQueue();
+      },
+      (error: unknown) => this.fail(asStreamError(error)),
+    );
+  }
+
+  // ---- server → client ----
 
   private upstreamElement(element: XmlElement): void {
     if (element.ns === NS.sasl) {
@@ -189,10 +331,10 @@ export class XmppClientSession implements XmlStreamHandler {
         // Both sides start a new stream now (RFC 6120 §6.4.6): reset both parsers.
         this.upstream?.expectRestart();
         this.parser.restart();
-        this.log.info('client authenticated (SASL)');
+        this.log.info({ method: 'sasl' }, 'client authenticated');
       } else if (element.local === 'failure') {
         const reason = element.children.find((c): c is XmlElement => typeof c !== 'string')?.local ?? 'unknown';
-        this.log.info({ reason }, 'client login failed');
+        this.log.info({ reason, method: 'sasl' }, 'client login failed');
       }
     }
     this.sendToClient(element);
@@ -259,8 +401,7 @@ export class XmppClientSession implements XmlStreamHandler {
   private finish(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    clearTimeout(this.authTimer);
-    clearTimeout(this.idleTimer);
+    this.stopTimers();
     this.queued = [];
     this.channel.end();
   }
@@ -268,11 +409,16 @@ export class XmppClientSession implements XmlStreamHandler {
   private channelClosed(): void {
     if (this.state !== 'closed') this.log.debug('client connection closed');
     this.state = 'closed';
-    clearTimeout(this.authTimer);
-    clearTimeout(this.idleTimer);
+    this.stopTimers();
     const upstream = this.upstream;
     this.upstream = undefined;
     if (upstream) void upstream.close();
+  }
+
+  private stopTimers(): void {
+    clearTimeout(this.authTimer);
+    clearTimeout(this.idleTimer);
+    this.input.dispose();
   }
 
   get isAuthenticated(): boolean {

@@ -295,6 +295,7 @@ export class UpstreamStream implements XmlStreamHandler {
   }
 
   private armKeepalive(): void {
+    if (this.keepalive) return;
     // RFC 6120 §4.6.1: a single space keeps NATs and the server's idle check happy; the client
     // behind the gateway cannot be relied on to do it (shared/spec/flash-clients.md).
     this.keepalive = setInterval(() => {

@@ -5,14 +5,26 @@
  */
 import assert from 'node:assert/strict';
 import { xml, type NativeClient } from '../support/native-client.js';
-import { NS_STREAM, type RawFlashClient, type XmlElement } from '../support/raw-client.js';
+import { NS_STREAM, type XmlElement } from '../support/raw-client.js';
 
 const MUC = 'http://jabber.org/protocol/muc';
 const PING = 'urn:xmpp:ping';
 
+/** What the scenarios need of a Flash client emulation (raw or NUL mode). */
+export interface FlashClient {
+  /** Sends one XML string the way the client's transport does (NUL-terminated on XMLSocket). */
+  send(xml: string): void;
+  nextElement(predicate?: (e: XmlElement) => boolean, timeoutMs?: number): Promise<XmlElement>;
+  readonly received: readonly XmlElement[];
+  readonly peerClosedStream: boolean;
+  close(timeoutMs?: number): Promise<void>;
+  waitClosed(timeoutMs?: number): Promise<void>;
+  assertNoViolations(): void;
+}
+
 export interface ScenarioParties {
   /** The Flash client emulation, logged in through the gateway, with its full JID. */
-  readonly flash: RawFlashClient;
+  readonly flash: FlashClient;
   readonly flashJid: string;
   /** A native client straight to the server. */
   readonly native: NativeClient;
@@ -83,7 +95,7 @@ function hasStatus(presence: XmlElement, code: string): boolean {
 }
 
 /** The client closes; the gateway answers with its own close and ends the connection. */
-export async function cleanClose(flash: RawFlashClient): Promise<void> {
+export async function cleanClose(flash: FlashClient): Promise<void> {
   await flash.close();
   assert.ok(flash.peerClosedStream, 'the gateway answered </stream:stream>');
   await flash.waitClosed();

@@ -18,6 +18,12 @@ test('config: defaults from the command-line contract', () => {
   assert.equal(settings.maxStanzaBytes, 262144);
 });
 
+test('config: no --upstream means the embedded demo server for localhost', () => {
+  const { settings } = loadCommandLine([]);
+  assert.equal(settings.upstream, undefined);
+  assert.deepEqual(settings.domain, ['localhost']);
+});
+
 test('config: repeatable --domain, the first is the default; names are lower-cased', () => {
   const { settings } = loadCommandLine([...BASE, '--domain', 'Other.ORG']);
   assert.deepEqual(settings.domain, ['example.org', 'other.org']);

@@ -384,6 +384,19 @@ export class XmlStreamParser {
     return this.len;
   }
 
+  /**
+   * True between top-level elements: nothing pending and no element open below the stream.
+   * XMLSocket clients end every packet here, so a NUL anywhere else is a framing error.
+   */
+  get atTopLevel(): boolean {
+    return this.len === 0 && this.depth === 0 && this.tok === T_NONE;
+  }
+
+  /** True once a stream header has been read (and until restart()). */
+  get streamOpened(): boolean {
+    return this.phase === P_STREAM || this.phase === P_CLOSED;
+  }
+
   write(chunk: Uint8Array): void {
     if (this.failed) throw this.failure;
     if (this.writing) throw new Error('XmlStreamParser.write() called from inside a handler callback');

@@ -1,0 +1,86 @@
+/**
+ * The client side of SCRAM (RFC 5802, SCRAM-SHA-256 per RFC 7677), without channel binding
+ * (`n,,`): the gateway's TLS hop is not the client's. PBKDF2 runs on libuv's thread pool, so a
+ * login never blocks other connections.
+ */
+import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
+
+const pbkdf2Async = promisify(pbkdf2);
+
+export type ScramHash = 'sha1' | 'sha256';
+
+/** Refuse absurd iteration counts from a hostile server (RFC 5802 §5.1 gives no upper bound). */
+const MAX_ITERATIONS = 1_000_000;
+
+/** RFC 5802 §5.1: `=` and `,` in a username are escaped. */
+function saslName(name: string): string {
+  return name.replace(/=/g, '=3D').replace(/,/g, '=2C');
+}
+
+function parseAttributes(message: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const part of message.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq === 1) out.set(part[0] as string, part.slice(2));
+  }
+  return out;
+}
+
+export class ScramClientSession {
+  private readonly clientNonce = randomBytes(18).toString('base64');
+  private clientFirstBare = '';
+  private expectedServerSignature: Buffer | undefined;
+
+  constructor(
+    private readonly hash: ScramHash,
+    private readonly username: string,
+    private readonly password: string,
+  ) {}
+
+  /** client-first-message (gs2 header + bare). */
+  first(): string {
+    this.clientFirstBare = `n=${saslName(this.username.normalize('NFKC'))},r=${this.clientNonce}`;
+    return `n,,${this.clientFirstBare}`;
+  }
+
+  /** client-final-message for the server-first-message; throws on a malformed or hostile one. */
+  async final(serverFirst: string): Promise<string> {
+    const attrs = parseAttributes(serverFirst);
+    const nonce = attrs.get('r');
+    const salt = attrs.get('s');
+    const iterations = Number(attrs.get('i'));
+    if (attrs.has('m')) throw new Error('SCRAM: the server requires an unknown extension');
+    if (!nonce || !nonce.startsWith(this.clientNonce) || nonce.length === this.clientNonce.length) {
+      throw new Error('SCRAM: the server nonce does not extend ours');
+    }
+    if (!salt || !Number.isInteger(iterations) || iterations < 1 || iterations > MAX_ITERATIONS) {
+      throw new Error('SCRAM: bad salt or iteration count from the server');
+    }
+    const keyLength = this.hash === 'sha1' ? 20 : 32;
+    // SASLprep (RFC 4013) is approximated by NFKC normalisation, which covers what users type.
+    const salted = await pbkdf2Async(this.password.normalize('NFKC'), Buffer.from(salt, 'base64'), iterations, keyLength, this.hash);
+    const clientKey = createHmac(this.hash, salted).update('Client Key').digest();
+    const storedKey = createHash(this.hash).update(clientKey).digest();
+    const withoutProof = `c=biws,r=${nonce}`;
+    const authMessage = `${this.clientFirstBare},${serverFirst},${withoutProof}`;
+    const clientSignature = createHmac(this.hash, storedKey).update(authMessage).digest();
+    const proof = Buffer.alloc(keyLength);
+    for (let i = 0; i < keyLength; i++) proof[i] = (clientKey[i] as number) ^ (clientSignature[i] as number);
+    const serverKey = createHmac(this.hash, salted).update('Server Key').digest();
+    this.expectedServerSignature = createHmac(this.hash, serverKey).update(authMessage).digest();
+    return `${withoutProof},p=${proof.toString('base64')}`;
+  }
+
+  /** Checks the server-final-message: the server proves it knows the password too. */
+  verify(serverFinal: string): void {
+    const attrs = parseAttributes(serverFinal);
+    const error = attrs.get('e');
+    if (error !== undefined) throw new Error(`SCRAM: the server reports ${error}`);
+    const signature = Buffer.from(attrs.get('v') ?? '', 'base64');
+    const expected = this.expectedServerSignature;
+    if (!expected || signature.length !== expected.length || !timingSafeEqual(signature, expected)) {
+      throw new Error('SCRAM: the server signature is wrong');
+    }
+  }
+}

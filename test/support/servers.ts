@@ -1,0 +1,5 @@
+/** The real XMPP servers the integration tests run against. */
+import { prosody } from './prosody.js';
+import type { XmppServerKind } from './xmpp-server.js';
+
+export const SERVER_KINDS: readonly XmppServerKind[] = [prosody];
