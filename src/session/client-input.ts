@@ -41,7 +41,7 @@ export class ClientInput {
       const hadHeader = this.parser.streamOpened;
       this.parser.write(chunk);
       if (!this.parser.streamOpened) return;
-      if (hadHeader || !this.parser.atTopLevel) {
+      if (hadHeader || !this.parser.atTopLevel || this.parser.elementCount > 0) {
         // Bytes after the header without a NUL: a raw client.
         this.decide('raw');
       } else if (!this.grace) {
@@ -51,6 +51,12 @@ export class ClientInput {
       return;
     }
     if (nul > 0) this.parser.write(chunk.subarray(0, nul));
+    if (this.parser.streamOpened && this.parser.elementCount > 0) {
+      // Elements after the header with no NUL between them: a raw client; its NUL is an error.
+      this.decide('raw');
+      this.parser.write(chunk.subarray(nul));
+      return;
+    }
     if (!this.parser.atTopLevel) throw nulInsideElement();
     this.decide('nul');
     this.pushNul(chunk.subarray(nul + 1));

@@ -348,6 +348,7 @@ export class XmlStreamParser {
   private rootQName = '';
   /** Absolute offset of the '<' of the depth-1 element being parsed, or -1. */
   private stanzaStart = -1;
+  private elements = 0;
 
   private failed = false;
   private failure: unknown = null;
@@ -392,6 +393,11 @@ export class XmlStreamParser {
     return this.len === 0 && this.depth === 0 && this.tok === T_NONE;
   }
 
+  /** Top-level elements delivered since the stream (re)started. */
+  get elementCount(): number {
+    return this.elements;
+  }
+
   /** True once a stream header has been read (and until restart()). */
   get streamOpened(): boolean {
     return this.phase === P_STREAM || this.phase === P_CLOSED;
@@ -424,6 +430,7 @@ export class XmlStreamParser {
     this.rootScope = this.baseScope;
     this.rootQName = '';
     this.stanzaStart = -1;
+    this.elements = 0;
     this.tok = T_NONE;
     this.scanOff = 0;
     this.sub = 0;
@@ -1100,7 +1107,10 @@ export class XmlStreamParser {
 
   private emit(el: XmlElement): void {
     if (this.frag !== null) this.frag.push(el);
-    else this.handler.element(el);
+    else {
+      this.elements++;
+      this.handler.element(el);
+    }
   }
 }
 

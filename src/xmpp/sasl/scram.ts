@@ -28,7 +28,7 @@ function parseAttributes(message: string): Map<string, string> {
 }
 
 export class ScramClientSession {
-  private readonly clientNonce = randomBytes(18).toString('base64');
+  private readonly clientNonce: string;
   private clientFirstBare = '';
   private expectedServerSignature: Buffer | undefined;
 
@@ -36,7 +36,11 @@ export class ScramClientSession {
     private readonly hash: ScramHash,
     private readonly username: string,
     private readonly password: string,
-  ) {}
+    /** Only the RFC test vectors set this; a login uses a fresh random nonce. */
+    nonce: string = randomBytes(18).toString('base64'),
+  ) {
+    this.clientNonce = nonce;
+  }
 
   /** client-first-message (gs2 header + bare). */
   first(): string {
