@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const run = (command, args) => spawnSync(command, args, { cwd: root, stdio: 'inherit' }).status ?? 1;
 
-const ensured = run(process.execPath, [join(root, 'scripts', 'ensure-prosody.mjs')]);
+const ensured = run(process.execPath, [join(root, 'scripts', 'ensure-servers.mjs')]);
 if (ensured !== 0) process.exit(ensured);
 
 // Integration tests mostly wait on sockets and servers: run several files at once even on 2 cores.
