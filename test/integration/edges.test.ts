@@ -259,6 +259,34 @@ describe('edges, against a plaintext Prosody', () => {
     }
   });
 
+  test('throwaway connections (XIFF 3.4.5 opens one) leave nothing behind: their slots come back', async () => {
+    const g = await startGatewayFor(prosody, { extraArgs: ['--max-connections-per-ip', '3'] });
+    try {
+      for (let i = 0; i < 12; i++) {
+        const throwaway = await RawFlashClient.connect('127.0.0.1', g.port);
+        // Some close right after the header, some once the upstream stream is up.
+        throwaway.send(xiffHeader(prosody.domain));
+        if (i % 2 === 1) await throwaway.nextElement((e) => e.is('features', NS_STREAM));
+        throwaway.destroy();
+      }
+      const deadline = Date.now() + 5000;
+      for (;;) {
+        const fresh = await connectFailing(g.port);
+        try {
+          await sparkwebLogin(fresh, { domain: prosody.domain, user: 'dave', pass: 'dave-secret', resource: 'after-throwaways' });
+          await fresh.close();
+          break;
+        } catch (error) {
+          fresh.destroy();
+          if (Date.now() > deadline) throw error;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    } finally {
+      await g.stop();
+    }
+  });
+
   test('a client that never authenticates is told so after --auth-timeout', async () => {
     const g = await startGatewayFor(prosody, { extraArgs: ['--auth-timeout', '1'] });
     try {
