@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-// Makes sure the real XMPP servers the integration tests start are installed (Prosody 0.12 and
-// ejabberd 23.01 from Debian), installing them with apt-get when run as root, otherwise saying
+// Makes sure what the tests need from Debian is installed: the real XMPP servers (Prosody 0.12,
+// ejabberd 23.01), Chromium for the browser tests and Haxe to build the demo SWF, installing them with apt-get when run as root, otherwise saying
 // what to run. The logic is the gateway's own (src/embedded/install.ts), built by `npm test`.
-// Usage: node scripts/ensure-servers.mjs [prosody] [ejabberd]   (default: both)
-import { EJABBERD, ensureInstalled, InstallError, PROSODY } from '../dist/src/embedded/install.js';
+// Usage: node scripts/ensure-servers.mjs [prosody] [ejabberd] [chromium] [haxe]   (default: all)
+import { CHROMIUM, EJABBERD, ensureInstalled, HAXE, InstallError, PROSODY } from '../dist/src/embedded/install.js';
 
-const known = { prosody: PROSODY, ejabberd: EJABBERD };
+const known = { prosody: PROSODY, ejabberd: EJABBERD, chromium: CHROMIUM, haxe: HAXE };
 const wanted = process.argv.slice(2);
 for (const name of wanted) {
   if (!(name in known)) {

@@ -12,8 +12,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
 export interface ServerPackages {
-  /** Service name, as `service NAME stop` knows it. */
-  readonly service: 'prosody' | 'ejabberd';
+  /** Service name, as `service NAME stop` knows it; none for a package that runs no service. */
+  readonly service: 'prosody' | 'ejabberd' | undefined;
   /** Commands that must be on PATH once installed. */
   readonly commands: readonly string[];
   readonly packages: readonly string[];
@@ -21,6 +21,9 @@ export interface ServerPackages {
 
 export const PROSODY: ServerPackages = { service: 'prosody', commands: ['prosody', 'prosodyctl'], packages: ['prosody', 'lua-unbound', 'lua-event'] };
 export const EJABBERD: ServerPackages = { service: 'ejabberd', commands: ['ejabberdctl'], packages: ['ejabberd'] };
+/** For the browser tests (Ruffle in headless Chromium) and for building the demo SWF. */
+export const CHROMIUM: ServerPackages = { service: undefined, commands: ['chromium'], packages: ['chromium'] };
+export const HAXE: ServerPackages = { service: undefined, commands: ['haxe'], packages: ['haxe'] };
 
 export class InstallError extends Error {
   override readonly name = 'InstallError';
@@ -128,6 +131,7 @@ function signal(p: ProcessInfo, sig: NodeJS.Signals): void {
 
 /** Stops a system Prosody or ejabberd (and the epmd it started); never a throwaway instance. */
 export function stopSystemServer(server: ServerPackages, say: (line: string) => void): void {
+  if (server.service === undefined) return;
   const quiet = { stdio: 'ignore' as const, timeout: 30_000 };
   if (existsSync(`/etc/init.d/${server.service}`)) spawnSync('service', [server.service, 'stop'], quiet);
   if (onPath('systemctl')) spawnSync('systemctl', ['stop', server.service], quiet);
