@@ -16,13 +16,19 @@ import { InstallError } from './embedded/install.js';
 import type { Settings } from './config/settings.js';
 import type { Logger } from './log/logger.js';
 import { XmppClientSession } from './session/xmpp-client-session.js';
+import type { ClientChannel } from './transport/channel.js';
 import { TcpChannel } from './transport/tcp-channel.js';
+import { WebSocketChannel } from './transport/websocket-channel.js';
+import { createHttpApp } from './edge/http-app.js';
+import { HttpFront } from './edge/http-listener.js';
 import { streamErrorXml, streamHeader, STREAM_CLOSE } from './xmpp/stream-header.js';
 import { UpstreamStream } from './xmpp/upstream.js';
 
 export interface RunningGateway {
   readonly flashPort: number;
   readonly policyPort: number | undefined;
+  readonly httpPort: number | undefined;
+  readonly httpsEnabled: boolean;
   stop(): Promise<void>;
 }
 
@@ -77,17 +83,17 @@ async function startListeners(settings: Settings, log: Logger): Promise<RunningG
 
   const names = machineNames(settings.publicHost);
   const sessions = new Set<XmppClientSession>();
-  const xmppHandler = (connection: AcceptedConnection): void => {
-    const channel = new TcpChannel(connection.socket);
+  /** One Flash client session over any channel; `ended` runs once the channel is gone. */
+  const openSession = (channel: ClientChannel, log: Logger, localAddress: string | undefined): XmppClientSession => {
     const session = new XmppClientSession(channel, {
       domains: settings.domain,
-      isGatewayName: gatewayNameTest(names, connection.socket.localAddress),
+      isGatewayName: gatewayNameTest(names, localAddress),
       nulGraceMs: settings.nulGrace,
       limits,
       authTimeoutMs: settings.authTimeout * 1000,
       idleTimeoutMs: settings.idleTimeout * 1000,
       maxClientBacklogBytes: settings.maxClientBacklogBytes,
-      log: connection.log.child({ transport: 'tcp' }),
+      log,
       connectUpstream: (domain, lang) =>
         UpstreamStream.connect({
           host: upstream.host,
@@ -99,10 +105,15 @@ async function startListeners(settings: Settings, log: Logger): Promise<RunningG
           keepaliveMs: settings.upstreamKeepalive * 1000,
           limits: upstreamLimits,
           lang,
-          log: connection.log.child({ side: 'upstream' }),
+          log: log.child({ side: 'upstream' }),
         }),
     });
     sessions.add(session);
+    return session;
+  };
+
+  const xmppHandler = (connection: AcceptedConnection): void => {
+    const session = openSession(new TcpChannel(connection.socket), connection.log.child({ transport: 'tcp' }), connection.socket.localAddress);
     connection.socket.once('close', () => {
       sessions.delete(session);
       connection.release();
@@ -111,13 +122,31 @@ async function startListeners(settings: Settings, log: Logger): Promise<RunningG
     connection.socket.resume();
   };
 
+  /** A stream error for a client over a connection limit, before its framing is known. */
+  const refusal = (reason: string): string =>
+    streamHeader({ from: settings.domain[0], version: '1.0' }) + streamErrorXml('policy-violation', reason) + STREAM_CLOSE;
   const refuse = (protocol: SniffedProtocol, socket: net.Socket, reason: string): void => {
-    if (protocol === 'xmpp') {
-      socket.end(streamHeader({ from: settings.domain[0], version: '1.0' }) + streamErrorXml('policy-violation', reason) + STREAM_CLOSE);
-    } else {
-      socket.destroy();
-    }
+    if (protocol === 'xmpp') socket.end(refusal(reason));
+    else socket.destroy();
   };
+
+  const httpFront = new HttpFront({
+    refusal,
+    app: createHttpApp({ policy }),
+    // One frame may carry several stanzas (a coalesced send), but never much more than one.
+    maxPayload: settings.maxStanzaBytes + 65536,
+    allowOrigins: () => settings.websocketAllowOrigin,
+    limiter,
+    log,
+    onWebSocket: ({ ws, remoteAddress, remotePort, localAddress, log: connectionLog, release }) => {
+      const session = openSession(new WebSocketChannel(ws, remoteAddress, remotePort), connectionLog.child({ transport: 'websocket' }), localAddress);
+      ws.once('close', () => {
+        sessions.delete(session);
+        release();
+      });
+    },
+  });
+
 
   const flash = await startFlashListener({
     host: settings.listen.host,
@@ -126,7 +155,11 @@ async function startListeners(settings: Settings, log: Logger): Promise<RunningG
     limiter,
     policy,
     log,
-    handlers: { xmpp: xmppHandler },
+    handlers: {
+      xmpp: xmppHandler,
+      // WebSocket upgrades (Ruffle) and the demo page on the Flash port itself.
+      'http-get': (connection) => httpFront.takeConnection(connection.socket, connection.head, connection.release),
+    },
     refuse,
   });
   const flashPort = (flash.address() as net.AddressInfo).port;
@@ -143,11 +176,21 @@ async function startListeners(settings: Settings, log: Logger): Promise<RunningG
           log,
         });
 
+  const tls =
+    settings.tlsCert !== undefined && settings.tlsKey !== undefined
+      ? { cert: readFileSync(settings.tlsCert), key: readFileSync(settings.tlsKey) }
+      : undefined;
+  const httpServer = settings.httpPort === 0 ? undefined : await httpFront.listen(settings.httpHost, settings.httpPort, tls);
+
   return {
     flashPort,
     policyPort: policyServer ? (policyServer.address() as net.AddressInfo).port : undefined,
+    httpPort: httpServer ? (httpServer.address() as net.AddressInfo).port : undefined,
+    httpsEnabled: tls !== undefined,
     async stop() {
       policyServer?.close();
+      httpServer?.close();
+      httpServer?.closeAllConnections();
       await new Promise<void>((resolve) => flash.close(() => resolve()));
     },
   };
@@ -163,6 +206,12 @@ function embeddedBanner(settings: Settings, running: RunningGateway, server: Emb
     '',
     `  Flash port     ${settings.listen.host}:${running.flashPort}  (XMLSocket, flash.net.Socket, socket policy)`,
     `  policy port    ${running.policyPort ?? 'off'}`,
+    ...(running.httpPort === undefined
+      ? []
+      : [
+          `  demo page      ${running.httpsEnabled ? 'https' : 'http'}://${host}:${running.httpPort}/   (two Flash clients in Ruffle: open it in two tabs)`,
+          `  WebSocket      ${running.httpsEnabled ? 'wss' : 'ws'}://${host}:${running.httpPort}/xmlsocket  (Ruffle socketProxy)`,
+        ]),
     `  XMPP domain    ${server.domain}   rooms on ${server.mucDomain}`,
     `  demo accounts  ${alice?.username} / ${alice?.password}    ${bob?.username} / ${bob?.password}`,
     '',

@@ -89,6 +89,18 @@ export function validateSettings(raw: Record<string, unknown>, source = 'setting
   }
   settings.domain = settings.domain.map((d) => d.toLowerCase());
   settings.publicHost = settings.publicHost.map((d) => d.toLowerCase());
+  if ((settings.tlsCert === undefined) !== (settings.tlsKey === undefined)) {
+    throw new ConfigError('--tls-cert and --tls-key go together: give both for HTTPS/wss, or neither');
+  }
+  for (const [flag, file] of [['--tls-cert', settings.tlsCert], ['--tls-key', settings.tlsKey]] as const) {
+    if (file === undefined) continue;
+    try {
+      readFileSync(file);
+    } catch (error) {
+      throw new ConfigError(`${flag}: cannot read ${file}: ${(error as Error).message}`);
+    }
+  }
+  settings.websocketAllowOrigin = settings.websocketAllowOrigin.map((o) => (o === '*' ? o : o.replace(/\/+$/, '').toLowerCase()));
   if (settings.upstreamCa !== undefined) {
     try {
       readFileSync(settings.upstreamCa);

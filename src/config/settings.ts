@@ -32,6 +32,17 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 export interface Settings {
   /** Main Flash port: policy requests and XMPP client streams, told apart by their first bytes. */
   listen: HostPort;
+  /**
+   * HTTP listener: the demo page, Ruffle, and WebSocket connections at /xmlsocket; 0 turns it
+   * off. HTTPS (and wss://) when tlsCert and tlsKey are set.
+   */
+  httpPort: number;
+  httpHost: string;
+  /** Certificate and key (PEM) for HTTPS/wss on the HTTP listener. */
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  /** Page origins allowed to open WebSockets (`https://example.org`); `*` allows any. */
+  websocketAllowOrigin: string[];
   /** Dedicated socket policy port (Flash Player asks port 843 first); 0 turns it off. */
   policyPort: number;
   /** Address the policy port binds to. */
@@ -86,6 +97,11 @@ export interface Settings {
 
 export const DEFAULTS: Readonly<Settings> = {
   listen: { host: '0.0.0.0', port: 5222 },
+  httpPort: 8080,
+  httpHost: '0.0.0.0',
+  tlsCert: undefined,
+  tlsKey: undefined,
+  websocketAllowOrigin: ['*'],
   policyPort: 843,
   policyHost: '0.0.0.0',
   policyAllowFrom: ['*'],
@@ -113,6 +129,11 @@ export const DEFAULTS: Readonly<Settings> = {
 
 export const SETTINGS: readonly SettingSpec[] = [
   { key: 'listen', kind: 'hostport', help: 'main Flash port: XMPP clients and inline policy requests' },
+  { key: 'httpPort', kind: 'port', help: 'HTTP port: demo page, Ruffle, WebSocket at /xmlsocket; 0 = off' },
+  { key: 'httpHost', kind: 'string', value: 'ADDRESS', help: 'address the HTTP port binds to' },
+  { key: 'tlsCert', kind: 'file', help: 'certificate (PEM) for HTTPS and wss:// on the HTTP port' },
+  { key: 'tlsKey', kind: 'file', help: 'private key (PEM) for --tls-cert' },
+  { key: 'websocketAllowOrigin', kind: 'strings', value: 'ORIGIN', help: 'page origin allowed to open WebSockets (repeatable; * = any)' },
   { key: 'policyPort', kind: 'port', help: 'socket policy port, 0 = off' },
   { key: 'policyHost', kind: 'string', value: 'ADDRESS', help: 'address the policy port binds to' },
   { key: 'policyAllowFrom', kind: 'strings', value: 'DOMAIN', help: 'page domain allowed by the policy file (repeatable)' },

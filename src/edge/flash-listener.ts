@@ -7,6 +7,7 @@ import net from 'node:net';
 import { socketPolicyReply, type PolicyOptions } from '../codec/policy/policy-file.js';
 import type { Logger } from '../log/logger.js';
 import type { ConnectionLimiter } from './connection-limiter.js';
+import { nextConnectionId } from './connection-ids.js';
 import { sniff, type SniffedProtocol } from './sniffer.js';
 
 /** Bytes a connection may send before the sniffer must have decided. */
@@ -36,7 +37,6 @@ export interface FlashListenerOptions {
   readonly refuse: (protocol: SniffedProtocol, socket: net.Socket, reason: string) => void;
 }
 
-let nextConnectionId = 1;
 
 export function startFlashListener(options: FlashListenerOptions): Promise<net.Server> {
   const server = net.createServer({ noDelay: true }, (socket) => accept(socket, options));
@@ -58,7 +58,7 @@ export function startFlashListener(options: FlashListenerOptions): Promise<net.S
 const REFUSAL_SNIFF_MS = 2000;
 
 function accept(socket: net.Socket, options: FlashListenerOptions): void {
-  const id = nextConnectionId++;
+  const id = nextConnectionId();
   const remote = socket.remoteAddress ?? '?';
   const log = options.log.child({ conn: id, remote: `${remote}:${socket.remotePort ?? 0}` });
   // Counted from accept, not from the first bytes: silent connections hold slots too.

@@ -9,6 +9,7 @@
  * (XEP-0078). Every bad input ends this session only, with a stream error that says why
  * (RFC 6120 §4.9).
  */
+import { randomUUID } from 'node:crypto';
 import { attr, child, el, NS, type XmlElement } from '../codec/xml/element.js';
 import { XmlStreamParser, type XmlLimits, type XmlStreamHandler } from '../codec/xml/parser.js';
 import { serialize } from '../codec/xml/serializer.js';
@@ -224,7 +225,9 @@ export class XmppClientSession implements XmlStreamHandler, LocalContext {
 
   private headerXml(): string {
     this.headerSent = true;
-    return this.framing.header({ from: this.domain, id: this.upstream?.streamId || undefined, lang: 'en', version: '1.0' });
+    // The server's stream id when there is one; our own when the header precedes an error.
+    const id = this.upstream?.streamId || randomUUID();
+    return this.framing.header({ from: this.domain || this.options.domains[0], id, lang: 'en', version: '1.0' });
   }
 
   private drainQueue(): void {

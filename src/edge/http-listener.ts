@@ -1,0 +1,137 @@
+/**
+ * The HTTP side of the gateway: its own listener (--http-port, HTTPS when a certificate is
+ * configured) and the HTTP connections sniffed on the main Flash port (`GET `), both served by
+ * the same handlers. WebSocket upgrades at /xmlsocket become Flash client sessions (Ruffle's
+ * socketProxy); everything else goes to the HTTP app (demo page, Ruffle, crossdomain.xml).
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type net from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Logger } from '../log/logger.js';
+import type { ConnectionLimiter } from './connection-limiter.js';
+import { nextConnectionId } from './connection-ids.js';
+
+export const WEBSOCKET_PATH = '/xmlsocket';
+
+export interface WebSocketArrival {
+  readonly ws: WebSocket;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string | undefined;
+  readonly log: Logger;
+  /** Frees the connection's slot in the limiter; call when the session is over. */
+  readonly release: () => void;
+}
+
+export interface HttpFrontOptions {
+  readonly app: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+  /** Largest WebSocket message accepted (RFC 6455 frames are reassembled by ws). */
+  readonly maxPayload: number;
+  /** Page origins allowed to open WebSockets; `*` allows any. */
+  readonly allowOrigins: () => readonly string[];
+  readonly limiter: ConnectionLimiter;
+  readonly log: Logger;
+  readonly onWebSocket: (arrival: WebSocketArrival) => void;
+  /** What a client over a connection limit reads before the close (a stream error). */
+  readonly refusal: (reason: string) => string;
+}
+
+export class HttpFront {
+  /** Parses the plain HTTP sniffed on the main port; never listens itself. */
+  private readonly inline: http.Server;
+  private readonly wss: WebSocketServer;
+  /** Sockets whose slot the main port's listener already holds. */
+  private readonly counted = new WeakSet<net.Socket>();
+
+  constructor(private readonly options: HttpFrontOptions) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, perMessageDeflate: false });
+    this.inline = this.decorate(http.createServer());
+  }
+
+  private decorate<S extends http.Server>(server: S): S {
+    server.on('request', this.options.app);
+    server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => this.upgrade(req, socket, head));
+    server.on('clientError', (_error, socket: net.Socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+    server.keepAliveTimeout = 5000;
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    return server;
+  }
+
+  /** An HTTP connection sniffed on the main Flash port, with the bytes read so far. */
+  takeConnection(socket: net.Socket, head: Buffer, release: () => void): void {
+    this.counted.add(socket);
+    socket.once('close', release);
+    socket.unshift(head);
+    this.inline.emit('connection', socket);
+    socket.resume();
+  }
+
+  /** Starts the HTTP listener (HTTPS when `tls` is given). */
+  listen(host: string, port: number, tls: { cert: Buffer; key: Buffer } | undefined): Promise<http.Server> {
+    const server = this.decorate(tls ? https.createServer({ cert: tls.cert, key: tls.key }) : http.createServer());
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        const address = server.address() as net.AddressInfo;
+        this.options.log.info(
+          { listener: 'http', host: address.address, port: address.port, tls: tls !== undefined },
+          `HTTP${tls ? 'S' : ''} port listening on ${address.address}:${address.port} (WebSocket at ${WEBSOCKET_PATH})`,
+        );
+        resolve(server);
+      });
+    });
+  }
+
+  private upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
+    const path = (req.url ?? '').split('?')[0];
+    const remoteAddress = socket.remoteAddress ?? '?';
+    const log = this.options.log.child({ conn: nextConnectionId(), remote: `${remoteAddress}:${socket.remotePort ?? 0}`, protocol: 'websocket' });
+    const refuse = (status: number, reason: string): void => {
+      log.info({ status }, `WebSocket refused: ${reason}`);
+      const body = `${reason}\n`;
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    };
+    if (path !== WEBSOCKET_PATH) {
+      refuse(404, `WebSockets are served at ${WEBSOCKET_PATH}`);
+      return;
+    }
+    const origin = req.headers.origin;
+    const allowed = this.options.allowOrigins();
+    // Browsers always send Origin; other clients are no different from a TCP client.
+    if (origin !== undefined && !allowed.includes('*') && !allowed.includes(origin.toLowerCase())) {
+      refuse(403, `origin ${origin} is not allowed`);
+      return;
+    }
+    let release = (): void => undefined;
+    if (!this.counted.has(socket)) {
+      const slot = this.options.limiter.acquire(remoteAddress);
+      if (!slot.ok) {
+        // Ruffle has told the SWF "connected" already: a stream error says why, a refused
+        // upgrade would not (flash-clients.md, "Ruffle").
+        log.warn(`connection refused: ${slot.reason}`);
+        this.wss.handleUpgrade(req, socket, head, (ws) => {
+          ws.send(Buffer.from(this.options.refusal(slot.reason), 'utf8'), { binary: true });
+          ws.close(1008, 'connection limit');
+        });
+        return;
+      }
+      release = slot.ticket.release;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.options.onWebSocket({
+        ws,
+        remoteAddress,
+        remotePort: socket.remotePort ?? 0,
+        localAddress: socket.localAddress,
+        log,
+        release,
+      });
+    });
+  }
+}
