@@ -20,5 +20,6 @@ const testFiles = (dir) =>
     .map((f) => relative(root, join(root, dir, f)))
     .sort();
 const extra = process.argv.slice(2);
-const targets = extra.length > 0 ? extra : [...testFiles('dist/test/unit'), ...testFiles('dist/test/integration')];
+const targets =
+  extra.length > 0 ? extra : [...testFiles('dist/test/unit'), ...testFiles('dist/test/integration'), ...testFiles('dist/test/browser')];
 process.exit(run(process.execPath, ['--test', '--test-concurrency=4', ...targets]));

@@ -1,8 +1,8 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, mkdir, writeFile, readFile, chmod, rm } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { ChildOutput, LiveChildren, PortInUse, logTails, readText, retryOnPortInUse } from './children.js';
 import { freePorts, canConnect } from './ports.js';
 
 /**
@@ -62,22 +62,8 @@ export interface ProsodyInstance {
   readonly exited: boolean;
 }
 
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // Last resort when a test process ends without stop(): never leave orphan servers.
-  process.on('exit', () => {
-    for (const child of live) {
-      try {
-        child.kill('SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
-  });
-}
+/** Last resort when a test process ends without stop(): never leave orphan servers. */
+const live = new LiveChildren<ChildProcess>();
 
 function luaString(s: string): string {
   return JSON.stringify(s); // JSON string escapes are valid Lua string escapes for our inputs
@@ -161,13 +147,6 @@ function run(cmd: string, args: string[], opts: { cwd: string; timeoutMs: number
   });
 }
 
-function tailOf(text: string, lines: number): string {
-  const all = text.split('\n');
-  return all.slice(Math.max(0, all.length - lines - 1)).join('\n');
-}
-
-class PortInUse extends Error {}
-
 /**
  * Starts a throw-away Prosody 0.12 in a fresh temporary directory, on free loopback ports,
  * and resolves once its c2s and component listeners accept connections.
@@ -187,16 +166,7 @@ export async function startProsody(opts: ProsodyOptions): Promise<ProsodyInstanc
     if (pki) modules.push('tls');
     if (opts.inBandRegistration) modules.push('register');
     for (const m of opts.extraModules ?? []) if (!modules.includes(m)) modules.push(m);
-    let lastErr: unknown;
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        return await launch({ opts, dir, domain, mucDomain, pki, modules });
-      } catch (err) {
-        lastErr = err;
-        if (!(err instanceof PortInUse)) throw err;
-      }
-    }
-    throw lastErr;
+    return await retryOnPortInUse(() => launch({ opts, dir, domain, mucDomain, pki, modules }));
   } catch (err) {
     if (process.env.PROSODY_KEEP !== '1') await rm(dir, { recursive: true, force: true }).catch(() => {});
     throw err;
@@ -236,58 +206,25 @@ async function launch(a: {
     { mode: 0o644 },
   );
 
-  installExitHook();
+  live.installHooks();
   const child = spawn('prosody', ['--config', configFile, '-F'], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, HOME: dir },
   });
-  live.add(child);
-  let output = '';
-  const collect = (b: Buffer): void => {
-    output += b.toString('utf8');
-    if (output.length > 200_000) output = output.slice(-100_000);
-  };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  let exited = false;
-  let exitInfo = '';
-  const exitPromise = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => {
-      exited = true;
-      exitInfo = `exited with code ${code} signal ${signal}`;
-      live.delete(child);
-      resolve();
-    });
-  });
-  let spawnError: Error | undefined;
-  child.once('error', (err) => {
-    spawnError = err;
-    exited = true;
-    live.delete(child);
-  });
+  live.add(child, () => child.kill('SIGKILL'));
+  const proc = new ChildOutput(child, () => live.delete(child));
 
-  const readLog = (): string => {
-    try {
-      return readFileSync(logFile, 'utf8');
-    } catch {
-      return '';
-    }
-  };
-  const logTail = (lines = 60): string => {
-    let s = `--- ${logFile} (last ${lines} lines) ---\n${tailOf(readLog(), lines)}`;
-    if (output.trim() !== '') s += `\n--- prosody stdout/stderr ---\n${tailOf(output, lines)}`;
-    if (exited) s += `\n--- prosody ${exitInfo || 'exited'} ${spawnError ? spawnError.message : ''}`;
-    return s;
-  };
+  const logTail = (lines = 60): string =>
+    logTails(lines, [{ file: logFile }, { title: 'prosody stdout/stderr', text: proc.output, ifAny: true }]) + proc.exitNote('prosody');
 
   let stopped = false;
   const stop = async (): Promise<void> => {
     if (!stopped) {
       stopped = true;
-      if (!exited) {
+      if (!proc.exited) {
         child.kill('SIGKILL');
-        await Promise.race([exitPromise, new Promise((r) => setTimeout(r, 3000).unref())]);
+        await Promise.race([proc.exitPromise, new Promise((r) => setTimeout(r, 3000).unref())]);
       }
     }
     if (process.env.PROSODY_KEEP !== '1') await rm(dir, { recursive: true, force: true }).catch(() => {});
@@ -301,9 +238,9 @@ async function launch(a: {
   if ((opts.components ?? []).length > 0) want.push({ name: 'component', port: componentPort });
   try {
     for (;;) {
-      if (spawnError) throw new Error(`cannot spawn prosody: ${spawnError.message}`);
-      if (exited) throw new Error(`prosody ${exitInfo} during startup`);
-      const log = readLog();
+      if (proc.spawnError) throw new Error(`cannot spawn prosody: ${proc.spawnError.message}`);
+      if (proc.exited) throw new Error(`prosody ${proc.exitInfo} during startup`);
+      const log = readText(logFile);
       if (/Failed to open server port|Address already in use|Multiple services configured to listen/i.test(log)) {
         throw new PortInUse(`prosody could not bind its ports`);
       }
@@ -341,7 +278,7 @@ async function launch(a: {
     register,
     stop,
     get exited() {
-      return exited;
+      return proc.exited;
     },
   };
   try {

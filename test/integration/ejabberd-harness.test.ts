@@ -1,6 +1,7 @@
 /**
  * Proves the ejabberd harness (test/support/ejabberd.ts) directly against ejabberd 23.01, no
- * gateway: raw Flash-style logins, native clients (plain and STARTTLS), MUC, XEP-0114.
+ * gateway: raw Flash-style logins, native clients (plain and STARTTLS), MUC, XEP-0114. The
+ * checks that hold for Prosody too are in direct-checks.ts; ejabberd's own facts go in as `facts`.
  *
  * Behaviour observed here that differs from Prosody 0.12 (what a gateway must be ready for):
  * - Header and features: ejabberd usually writes the stream header and `<stream:features>` in
@@ -36,25 +37,11 @@ import * as tls from 'node:tls';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { startEjabberd, ejabberd, type EjabberdInstance } from '../support/ejabberd.js';
-import {
-  RawFlashClient,
-  LoginError,
-  NS_STREAM,
-  NS_SASL,
-  NS_TLS,
-  NS_BIND,
-  NS_SESSION,
-  offeredMechanisms,
-  openStream,
-  scramLogin,
-  sparkwebHeader,
-  sparkwebLogin,
-  xiffHeader,
-} from '../support/raw-client.js';
-import { connectNative, connectNativeTo, xml, type NativeClient } from '../support/native-client.js';
+import { RawFlashClient, NS_STREAM, NS_TLS, NS_BIND, NS_SESSION, offeredMechanisms, scramLogin } from '../support/raw-client.js';
+import { connectNativeTo, xml, type NativeClient } from '../support/native-client.js';
+import { DIRECT_USERS, directServerChecks } from './direct-checks.js';
 
 const NS_MUC = 'http://jabber.org/protocol/muc';
-const NS_MUC_USER = 'http://jabber.org/protocol/muc#user';
 const COMPONENT = { domain: 'control.localhost', secret: 'c0mp-s3cret' };
 
 /** The only violations tolerated from ejabberd: header and features in separate writes. */
@@ -183,10 +170,7 @@ describe('ejabberd harness, directly against ejabberd', () => {
 
   before(async () => {
     epmdBefore = epmdPids();
-    const users: [string, string][] = [
-      ['alice', 'alice-pw'],
-      ['bob', 'bob-pw'],
-    ];
+    const users = DIRECT_USERS;
     const t0 = Date.now();
     // Two instances at once: distinct dirs, ports, node names, cookies, dist ports.
     const [a, b] = await Promise.allSettled([
@@ -226,90 +210,99 @@ describe('ejabberd harness, directly against ejabberd', () => {
     return c;
   }
 
-  test('two instances run at once, on distinct ports, dirs and nodes; timings', (t) => {
-    assert.ok(plain && secure);
-    assert.equal(plain.kind, 'ejabberd');
-    assert.equal(ejabberd.name, 'ejabberd');
-    assert.notEqual(plain.c2sPort, secure.c2sPort);
-    assert.notEqual(plain.distPort, secure.distPort);
-    assert.notEqual(plain.nodeName, secure.nodeName);
-    assert.notEqual(plain.dir, secure.dir);
-    assert.equal(plain.mucDomain, 'conference.localhost');
-    assert.equal(plain.caCert, undefined);
-    assert.ok(secure.caCert && secure.pki);
-    assert.match(plain.logTail(), /Start accepting TCP connections at 127\.0\.0\.1:\d+ for ejabberd_c2s/);
-    t.diagnostic(
-      `parallel start of both (wall, incl. PKI and 2 users each): ${startWallMs} ms; ` +
-        `plain: start ${plain.timings.startMs} ms + register ${plain.timings.registerMs} ms; ` +
-        `tls: start ${secure.timings.startMs} ms + register ${secure.timings.registerMs} ms`,
-    );
-    assert.ok(startWallMs < 20_000, `startup took ${startWallMs} ms`);
-  });
+  directServerChecks<EjabberdInstance>({
+    kind: ejabberd,
+    label: 'ejabberd',
+    plain: () => plain,
+    secure: () => secure,
+    readyLog: /Start accepting TCP connections at 127\.0\.0\.1:\d+ for ejabberd_c2s/,
+    raw,
+    violations: unexpectedViolations,
+    natives,
+    facts: {
+      instances: {
+        what: 'distinct nodes; timings',
+        check(p, s, t) {
+          assert.equal(ejabberd.name, 'ejabberd');
+          assert.notEqual(p.distPort, s.distPort);
+          assert.notEqual(p.nodeName, s.nodeName);
+          t.diagnostic(
+            `parallel start of both (wall, incl. PKI and 2 users each): ${startWallMs} ms; ` +
+              `plain: start ${p.timings.startMs} ms + register ${p.timings.registerMs} ms; ` +
+              `tls: start ${s.timings.startMs} ms + register ${s.timings.registerMs} ms`,
+          );
+          assert.ok(startWallMs < 20_000, `startup took ${startWallMs} ms`);
+        },
+      },
+      features: {
+        what: 'PLAIN first; with tls <mechanisms> before <starttls/>',
+        check(fa, fb) {
+          assert.deepEqual(offeredMechanisms(fa), ['PLAIN', 'SCRAM-SHA-1']);
+          assert.deepEqual(
+            fb.elements().map((e) => e.local),
+            ['mechanisms', 'starttls'],
+          );
+          assert.deepEqual(offeredMechanisms(fb), ['PLAIN', 'SCRAM-SHA-1']);
+        },
+      },
+      scramLogin: {
+        what: 'a new stream id on restart, <bind/> without <required/>, optional session',
+        check(c) {
+          assert.notEqual(c.streamHeaders[0]!['id'], c.streamHeaders[1]!['id']);
+          // Post-auth features: bind (no <required/>) and the optional legacy session.
+          const post = c.received.filter((e) => e.is('features', NS_STREAM))[1]!;
+          assert.ok(post.getChild('bind', NS_BIND), post.toString());
+          assert.ok(post.getChild('session', NS_SESSION)?.getChild('optional'), post.toString());
+        },
+      },
+      selfClosedHeader: {
+        what: 'then closes',
+        check: (c) => c.waitClosed(3000),
+      },
+      nativeTls: {
+        what: 'a message over TLS',
+        async check(t) {
+          const u = await connectNativeTo(secure!, 'bob', 'bob-pw', { resource: 'secure' });
+          natives.push(u);
+          await t.send(xml('message', { to: 'bob@localhost/secure', type: 'chat', id: 'hello2' }, xml('body', {}, 'over TLS')));
+          const m2 = await u.waitFor((e) => e.is('message') && e.attrs['id'] === 'hello2');
+          assert.equal(m2.getChildText('body'), 'over TLS');
+        },
+      },
+      muc: {
+        what: 'the room is open at once, an access_admin component posts without joining',
+        async check(room) {
+          // Not locked: another user gets in right away, without any room configuration.
+          const b = await connectNativeTo(plain!, 'bob', 'bob-pw', { resource: 'muc' });
+          natives.push(b);
+          await b.send(xml('presence', { to: `${room}/bob` }, xml('x', { xmlns: NS_MUC })));
+          const bobSelf = await b.waitFor((e) => e.is('presence') && e.attrs['from'] === `${room}/bob`);
+          assert.equal(bobSelf.attrs['type'], undefined, bobSelf.toString());
 
-  test('features: PLAIN + SCRAM-SHA-1 on plaintext, no STARTTLS without tls; STARTTLS (not required) with tls', async () => {
-    const a = await raw(plain!);
-    const fa = await openStream(a, xiffHeader('localhost'));
-    assert.equal(fa.getChild('starttls', NS_TLS), undefined);
-    assert.deepEqual(offeredMechanisms(fa), ['PLAIN', 'SCRAM-SHA-1']);
-    await a.close();
-    const b = await raw(secure!);
-    const fb = await openStream(b, xiffHeader('localhost'));
-    const st = fb.getChild('starttls', NS_TLS);
-    assert.ok(st, fb.toString());
-    assert.equal(st.getChild('required'), undefined);
-    assert.deepEqual(
-      fb.elements().map((e) => e.local),
-      ['mechanisms', 'starttls'],
-    );
-    assert.deepEqual(offeredMechanisms(fb), ['PLAIN', 'SCRAM-SHA-1']);
-    await b.close();
-    assert.deepEqual([...unexpectedViolations(a), ...unexpectedViolations(b)], []);
-  });
-
-  test('ScramClient logs in over plain TCP (SCRAM-SHA-1, server signature verified); bind and session', async () => {
-    const c = await raw(plain!);
-    const jid = await scramLogin(c, { domain: 'localhost', user: 'alice', pass: 'alice-pw', resource: 'scram' });
-    assert.equal(jid, 'alice@localhost/scram');
-    assert.equal(c.streamHeaders.length, 2);
-    assert.notEqual(c.streamHeaders[0]!['id'], c.streamHeaders[1]!['id']);
-    // Post-auth features: bind (no <required/>) and the optional legacy session.
-    const post = c.received.filter((e) => e.is('features', NS_STREAM))[1]!;
-    assert.ok(post.getChild('bind', NS_BIND), post.toString());
-    assert.ok(post.getChild('session', NS_SESSION)?.getChild('optional'), post.toString());
-    await c.close();
-    assert.deepEqual(unexpectedViolations(c), []);
-  });
-
-  test('a wrong password gets <failure><not-authorized/>', async () => {
-    const c = await raw(plain!);
-    const err = await scramLogin(c, { domain: 'localhost', user: 'alice', pass: 'wrong', resource: 'x' }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    assert.ok(err instanceof LoginError, String(err));
-    const failure = err.element;
-    assert.ok(failure && failure.is('failure', NS_SASL), err.message);
-    assert.ok(failure.getChild('not-authorized', NS_SASL), err.message);
-    await c.close();
-  });
-
-  test("SparkWeb's PLAIN flow (with an open header) logs in directly over plaintext", async () => {
-    const c = await raw(plain!);
-    const jid = await sparkwebLogin(c, { domain: 'localhost', user: 'bob', pass: 'bob-pw', resource: 'spark', selfClosedHeader: false });
-    assert.equal(jid, 'bob@localhost/spark');
-    await c.close();
-    assert.deepEqual(unexpectedViolations(c), []);
-  });
-
-  test("fact: ejabberd answers SparkWeb's self-closed header with header + features + </stream:stream>, then closes", async () => {
-    const c = await raw(plain!);
-    c.send(sparkwebHeader('localhost'));
-    const f = await c.nextElement((e) => e.is('features', NS_STREAM));
-    assert.ok(f);
-    await c.waitStreamClosed(3000);
-    assert.equal(c.peerClosedStream, true);
-    await c.waitClosed(3000);
-    c.destroy();
+          // mucAdmins → access_admin: the component may post groupchat to the room without joining.
+          const { conn, answer } = await componentHandshake(plain!.componentPort, COMPONENT.domain, COMPONENT.secret);
+          conns.push(conn);
+          assert.match(answer, /^<handshake/);
+          conn.send(`<message type='groupchat' from='${COMPONENT.domain}' to='${room}' id='ctl1'><ctl xmlns='urn:x-fxg:test'>payload</ctl></message>`);
+          const got = await b.waitFor((e) => e.is('message') && e.attrs['type'] === 'groupchat' && e.getChild('ctl', 'urn:x-fxg:test') !== undefined);
+          assert.equal(got.getChildText('ctl', 'urn:x-fxg:test'), 'payload');
+          conn.destroy();
+        },
+      },
+      register: {
+        what: 'resets the password of an existing one',
+        async check(t, addMs) {
+          const t1 = Date.now();
+          await plain!.register('carol', 'carol-pw2');
+          const resetMs = Date.now() - t1;
+          t.diagnostic(`register: ${addMs} ms; re-register (unregister + register): ${resetMs} ms`);
+          const d = await raw(plain!);
+          assert.equal(await scramLogin(d, { domain: 'localhost', user: 'carol', pass: 'carol-pw2', resource: 'r2' }), 'carol@localhost/r2');
+          await d.close();
+          assert.match(await plain!.ctl(['registered_users', 'localhost']), /^carol$/m);
+        },
+      },
+    },
   });
 
   test('fact: after STARTTLS ejabberd offers SCRAM-SHA-1-PLUS', async () => {
@@ -335,72 +328,6 @@ describe('ejabberd harness, directly against ejabberd', () => {
     sc.destroy();
   });
 
-  test('native clients log in (plain and STARTTLS) and exchange a message', async () => {
-    const alice = await connectNativeTo(plain!, 'alice', 'alice-pw', { resource: 'n1' });
-    natives.push(alice);
-    const bob = await connectNativeTo(plain!, 'bob', 'bob-pw', { resource: 'n2' });
-    natives.push(bob);
-    assert.equal(alice.jid, 'alice@localhost/n1');
-    assert.equal(alice.secure, false);
-    await alice.send(xml('message', { to: 'bob@localhost/n2', type: 'chat', id: 'hello1' }, xml('body', {}, 'hi bob ✓')));
-    const m = await bob.waitFor((e) => e.is('message') && e.attrs['id'] === 'hello1');
-    assert.equal(m.attrs['from'], 'alice@localhost/n1');
-    assert.equal(m.getChildText('body'), 'hi bob ✓');
-
-    const t = await connectNativeTo(secure!, 'alice', 'alice-pw', { resource: 'secure' });
-    natives.push(t);
-    assert.equal(t.secure, true);
-    assert.equal(t.jid, 'alice@localhost/secure');
-    const u = await connectNativeTo(secure!, 'bob', 'bob-pw', { resource: 'secure' });
-    natives.push(u);
-    await t.send(xml('message', { to: 'bob@localhost/secure', type: 'chat', id: 'hello2' }, xml('body', {}, 'over TLS')));
-    const m2 = await u.waitFor((e) => e.is('message') && e.attrs['id'] === 'hello2');
-    assert.equal(m2.getChildText('body'), 'over TLS');
-  });
-
-  test('native client: the TLS ejabberd is rejected with the wrong CA', async () => {
-    await assert.rejects(
-      connectNative({
-        service: `xmpp://127.0.0.1:${secure!.c2sPort}`,
-        domain: 'localhost',
-        username: 'alice',
-        password: 'alice-pw',
-        ca: secure!.pki!.wrongCaCert,
-        timeoutMs: 4000,
-      }),
-      /certificate/,
-    );
-  });
-
-  test('MUC: a join gets status 110, the room is open at once, an access_admin component posts without joining', async () => {
-    const room = `room1@${plain!.mucDomain}`;
-    const a = await connectNativeTo(plain!, 'alice', 'alice-pw', { resource: 'muc' });
-    natives.push(a);
-    await a.send(xml('presence', { to: `${room}/alice` }, xml('x', { xmlns: NS_MUC })));
-    const self = await a.waitFor((e) => e.is('presence') && e.attrs['from'] === `${room}/alice` && e.attrs['type'] === undefined);
-    const codes = self
-      .getChild('x', NS_MUC_USER)
-      ?.getChildren('status')
-      .map((s) => s.attrs['code']);
-    assert.ok(codes?.includes('110'), self.toString());
-
-    // Not locked: another user gets in right away, without any room configuration.
-    const b = await connectNativeTo(plain!, 'bob', 'bob-pw', { resource: 'muc' });
-    natives.push(b);
-    await b.send(xml('presence', { to: `${room}/bob` }, xml('x', { xmlns: NS_MUC })));
-    const bobSelf = await b.waitFor((e) => e.is('presence') && e.attrs['from'] === `${room}/bob`);
-    assert.equal(bobSelf.attrs['type'], undefined, bobSelf.toString());
-
-    // mucAdmins → access_admin: the component may post groupchat to the room without joining.
-    const { conn, answer } = await componentHandshake(plain!.componentPort, COMPONENT.domain, COMPONENT.secret);
-    conns.push(conn);
-    assert.match(answer, /^<handshake/);
-    conn.send(`<message type='groupchat' from='${COMPONENT.domain}' to='${room}' id='ctl1'><ctl xmlns='urn:x-fxg:test'>payload</ctl></message>`);
-    const got = await b.waitFor((e) => e.is('message') && e.attrs['type'] === 'groupchat' && e.getChild('ctl', 'urn:x-fxg:test') !== undefined);
-    assert.equal(got.getChildText('ctl', 'urn:x-fxg:test'), 'payload');
-    conn.destroy();
-  });
-
   test('XEP-0114: the right secret is accepted (lowercase hex), a wrong secret or uppercase hex is not', async () => {
     const ok = await componentHandshake(plain!.componentPort, COMPONENT.domain, COMPONENT.secret);
     conns.push(ok.conn);
@@ -416,22 +343,5 @@ describe('ejabberd harness, directly against ejabberd', () => {
     conns.push(upper.conn);
     assert.match(upper.answer, /<stream:error><not-authorized/);
     upper.conn.destroy();
-  });
-
-  test('register() adds a user while running, and resets the password of an existing one', async (t) => {
-    const t0 = Date.now();
-    await plain!.register('carol', 'carol-pw');
-    const addMs = Date.now() - t0;
-    const c = await raw(plain!);
-    assert.equal(await scramLogin(c, { domain: 'localhost', user: 'carol', pass: 'carol-pw', resource: 'r' }), 'carol@localhost/r');
-    await c.close();
-    const t1 = Date.now();
-    await plain!.register('carol', 'carol-pw2');
-    const resetMs = Date.now() - t1;
-    t.diagnostic(`register: ${addMs} ms; re-register (unregister + register): ${resetMs} ms`);
-    const d = await raw(plain!);
-    assert.equal(await scramLogin(d, { domain: 'localhost', user: 'carol', pass: 'carol-pw2', resource: 'r2' }), 'carol@localhost/r2');
-    await d.close();
-    assert.match(await plain!.ctl(['registered_users', 'localhost']), /^carol$/m);
   });
 });

@@ -1,5 +1,6 @@
 /**
  * Proves the test harness itself works, directly against Prosody and fake peers (no gateway).
+ * The direct checks that hold for ejabberd too are in direct-checks.ts.
  */
 import { test, describe, before, after } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -9,22 +10,11 @@ import * as path from 'node:path';
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { ScramClient, plainMessage } from '../support/scram.js';
 import { freePort } from '../support/ports.js';
-import { startProsody, type ProsodyInstance } from '../support/prosody.js';
-import {
-  RawFlashClient,
-  LoginError,
-  NS_STREAM,
-  NS_SASL,
-  NS_TLS,
-  offeredMechanisms,
-  openStream,
-  scramLogin,
-  sparkwebHeader,
-  sparkwebLogin,
-  xiffHeader,
-} from '../support/raw-client.js';
-import { connectNative, connectNativeTo, xml, type NativeClient } from '../support/native-client.js';
+import { prosody, startProsody, type ProsodyInstance } from '../support/prosody.js';
+import { RawFlashClient, offeredMechanisms, openStream, xiffHeader } from '../support/raw-client.js';
+import type { NativeClient } from '../support/native-client.js';
 import { startGateway } from '../support/gateway.js';
+import { DIRECT_USERS, directServerChecks } from './direct-checks.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -182,10 +172,7 @@ describe('against Prosody directly', () => {
 
   before(async () => {
     // Two instances started in parallel: distinct temp dirs and ports.
-    const users: [string, string][] = [
-      ['alice', 'alice-pw'],
-      ['bob', 'bob-pw'],
-    ];
+    const users = DIRECT_USERS;
     const [a, b] = await Promise.allSettled([startProsody({ tls: false, users }), startProsody({ tls: true, users })]);
     if (a.status === 'fulfilled') plain = a.value;
     if (b.status === 'fulfilled') tls = b.value;
@@ -199,129 +186,25 @@ describe('against Prosody directly', () => {
     await Promise.all([plain?.stop(), tls?.stop()]);
   });
 
-  async function raw(p: ProsodyInstance): Promise<RawFlashClient> {
-    const c = await RawFlashClient.connect(p.host, p.c2sPort);
-    raws.push(c);
-    return c;
-  }
-
-  test('both instances run on distinct ports and dirs', () => {
-    assert.ok(plain && tls);
-    assert.notEqual(plain.c2sPort, tls.c2sPort);
-    assert.notEqual(plain.dir, tls.dir);
-    assert.equal(plain.mucDomain, 'conference.localhost');
-    assert.equal(plain.caCert, undefined);
-    assert.ok(tls.caCert);
-    assert.match(plain.logTail(), /Activated service 'c2s'/);
-  });
-
-  test('features: no STARTTLS without tls, STARTTLS (not required) with tls', async () => {
-    const a = await raw(plain!);
-    const fa = await openStream(a, xiffHeader('localhost'));
-    assert.equal(fa.getChild('starttls', NS_TLS), undefined);
-    assert.deepEqual(offeredMechanisms(fa).sort(), ['PLAIN', 'SCRAM-SHA-1']);
-    await a.close();
-    const b = await raw(tls!);
-    const fb = await openStream(b, xiffHeader('localhost'));
-    const st = fb.getChild('starttls', NS_TLS);
-    assert.ok(st, fb.toString());
-    assert.equal(st.getChild('required'), undefined);
-    await b.close();
-    assert.deepEqual([...a.violations, ...b.violations], []);
-  });
-
-  test('ScramClient logs in over plain TCP (SCRAM-SHA-1, server signature verified)', async () => {
-    const c = await raw(plain!);
-    const jid = await scramLogin(c, { domain: 'localhost', user: 'alice', pass: 'alice-pw', resource: 'scram' });
-    assert.equal(jid, 'alice@localhost/scram');
-    assert.equal(c.streamHeaders.length, 2);
-    await c.close();
-    assert.deepEqual(c.violations, []);
-  });
-
-  test('a wrong password gets <failure><not-authorized/>', async () => {
-    const c = await raw(plain!);
-    const err = await scramLogin(c, { domain: 'localhost', user: 'alice', pass: 'wrong', resource: 'x' }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    assert.ok(err instanceof LoginError, String(err));
-    const failure = err.element;
-    assert.ok(failure && failure.is('failure', NS_SASL), err.message);
-    assert.ok(failure.getChild('not-authorized', NS_SASL), err.message);
-    await c.close();
-  });
-
-  test("SparkWeb's PLAIN flow (with an open header) logs in directly", async () => {
-    const c = await raw(plain!);
-    const jid = await sparkwebLogin(c, { domain: 'localhost', user: 'bob', pass: 'bob-pw', resource: 'spark', selfClosedHeader: false });
-    assert.equal(jid, 'bob@localhost/spark');
-    await c.close();
-    assert.deepEqual(c.violations, []);
-  });
-
-  test("fact: Prosody answers SparkWeb's self-closed header with header + features + </stream:stream>", async () => {
-    const c = await raw(plain!);
-    c.send(sparkwebHeader('localhost'));
-    const f = await c.nextElement((e) => e.is('features', NS_STREAM));
-    assert.ok(f);
-    await c.waitStreamClosed(3000);
-    assert.equal(c.peerClosedStream, true);
-    assert.equal(c.reads.length, 1, 'all in one write');
-    c.destroy();
-  });
-
-  test('native clients log in (plain and STARTTLS) and exchange a message', async () => {
-    const alice = await connectNativeTo(plain!, 'alice', 'alice-pw', { resource: 'n1' });
-    natives.push(alice);
-    const bob = await connectNativeTo(plain!, 'bob', 'bob-pw', { resource: 'n2' });
-    natives.push(bob);
-    assert.equal(alice.jid, 'alice@localhost/n1');
-    assert.equal(alice.secure, false);
-    await alice.send(xml('message', { to: 'bob@localhost/n2', type: 'chat', id: 'hello1' }, xml('body', {}, 'hi bob ✓')));
-    const m = await bob.waitFor((e) => e.is('message') && e.attrs['id'] === 'hello1');
-    assert.equal(m.attrs['from'], 'alice@localhost/n1');
-    assert.equal(m.getChildText('body'), 'hi bob ✓');
-
-    const t = await connectNativeTo(tls!, 'alice', 'alice-pw', { resource: 'secure' });
-    natives.push(t);
-    assert.equal(t.secure, true);
-    assert.equal(t.jid, 'alice@localhost/secure');
-  });
-
-  test('native client: the TLS Prosody is rejected with the wrong CA', async () => {
-    await assert.rejects(
-      connectNative({
-        service: `xmpp://127.0.0.1:${tls!.c2sPort}`,
-        domain: 'localhost',
-        username: 'alice',
-        password: 'alice-pw',
-        ca: tls!.pki!.wrongCaCert,
-        timeoutMs: 4000,
-      }),
-      /certificate/,
-    );
-  });
-
-  test('MUC component answers (room joins without locking)', async () => {
-    const a = await connectNativeTo(plain!, 'alice', 'alice-pw', { resource: 'muc' });
-    natives.push(a);
-    await a.send(xml('presence', { to: `room1@${plain!.mucDomain}/alice` }, xml('x', { xmlns: 'http://jabber.org/protocol/muc' })));
-    const self = await a.waitFor(
-      (e) => e.is('presence') && e.attrs['from'] === `room1@${plain!.mucDomain}/alice` && e.attrs['type'] === undefined,
-    );
-    const codes = self
-      .getChild('x', 'http://jabber.org/protocol/muc#user')
-      ?.getChildren('status')
-      .map((s) => s.attrs['code']);
-    assert.ok(codes?.includes('110'), self.toString());
-  });
-
-  test('register() adds a user while running', async () => {
-    await plain!.register('carol', 'carol-pw');
-    const c = await raw(plain!);
-    assert.equal(await scramLogin(c, { domain: 'localhost', user: 'carol', pass: 'carol-pw', resource: 'r' }), 'carol@localhost/r');
-    await c.close();
+  directServerChecks<ProsodyInstance>({
+    kind: prosody,
+    label: 'Prosody',
+    plain: () => plain,
+    secure: () => tls,
+    readyLog: /Activated service 'c2s'/,
+    async raw(p) {
+      const c = await RawFlashClient.connect(p.host, p.c2sPort);
+      raws.push(c);
+      return c;
+    },
+    violations: (c) => c.violations,
+    natives,
+    facts: {
+      selfClosedHeader: {
+        what: 'all in one write',
+        check: (c) => assert.equal(c.reads.length, 1, 'all in one write'),
+      },
+    },
   });
 });
 

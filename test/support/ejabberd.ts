@@ -31,6 +31,7 @@ import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { ChildOutput, LiveChildren, PortInUse, logTails, readText, retryOnPortInUse } from '../../src/embedded/children.js';
 import { freePorts, canConnect } from './ports.js';
 import { makeTestPki, type TestPki } from './certs.js';
 import type { XmppServerInstance, XmppServerKind, XmppServerOptions } from './xmpp-server.js';
@@ -74,25 +75,12 @@ export interface EjabberdInstance extends XmppServerInstance {
 const ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
 
 /**
- * Running instances: process group -> directory. Killed (and the directory removed) on exit or
- * on a fatal signal as a last resort.
+ * Running instances, by process group: the group is killed (and the directory removed) on exit
+ * or on a fatal signal as a last resort. The instances live in process groups of their own
+ * (setsid), so a Ctrl-C or a SIGTERM of the test process does not reach them: the hooks kill
+ * them, then let the signal do what it would have done.
  */
-const liveGroups = new Map<number, string>();
-
-function killAllLive(): void {
-  for (const [g, dir] of liveGroups) {
-    killGroup(g);
-    if (process.env.EJABBERD_KEEP !== '1') {
-      try {
-        rmSync(dir, { recursive: true, force: true });
-      } catch {
-        /* best effort */
-      }
-    }
-  }
-  liveGroups.clear();
-}
-let hooksInstalled = false;
+const liveGroups = new LiveChildren<number>({ signals: true });
 
 function killGroup(pgid: number): void {
   try {
@@ -141,24 +129,6 @@ async function killGroupAndWait(pgid: number, timeoutMs: number): Promise<boolea
     if (!groupAlive(pgid)) return true;
     if (Date.now() > end) return false;
     await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function installHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
-  process.on('exit', killAllLive);
-  // The instances live in process groups of their own (setsid), so a Ctrl-C or a SIGTERM of the
-  // test process does not reach them: kill them, then let the signal do what it would have done.
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    const onSignal = (): void => {
-      killAllLive();
-      if (process.listenerCount(sig) === 1) {
-        process.removeListener(sig, onSignal);
-        process.kill(process.pid, sig);
-      }
-    };
-    process.on(sig, onSignal);
   }
 }
 
@@ -239,19 +209,6 @@ async function chownTree(p: string, uid: number, gid: number): Promise<void> {
   const st = await stat(p);
   if (!st.isDirectory()) return;
   for (const e of await readdir(p)) await chownTree(path.join(p, e), uid, gid);
-}
-
-function tailOf(text: string, lines: number): string {
-  const all = text.replace(/\n$/, '').split('\n');
-  return all.slice(Math.max(0, all.length - lines)).join('\n');
-}
-
-function readSafe(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
 }
 
 /** The part of `file` after byte `offset` (for polling a growing log without rereading it). */
@@ -379,8 +336,6 @@ function buildConfig(o: {
   return L.join('\n') + '\n';
 }
 
-class PortInUse extends Error {}
-
 /** Sends a stream header to the c2s port; true once `<stream:features` comes back. */
 function streamAnswers(port: number, domain: string, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -437,16 +392,7 @@ export async function startEjabberd(opts: EjabberdOptions): Promise<EjabberdInst
       const text = await readFile(ctlPath, 'utf8');
       await writeFile(script, text.replace(/^INSTALLUSER=.*$/m, 'INSTALLUSER='), { mode: 0o755 });
     }
-    let lastErr: unknown;
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        return await launch({ opts, dir, domain, mucDomain, pki, script, owner, attempt });
-      } catch (err) {
-        lastErr = err;
-        if (!(err instanceof PortInUse)) throw err;
-      }
-    }
-    throw lastErr;
+    return await retryOnPortInUse((attempt) => launch({ opts, dir, domain, mucDomain, pki, script, owner, attempt }));
   } catch (err) {
     if (process.env.EJABBERD_KEEP !== '1') await rm(dir, { recursive: true, force: true }).catch(() => {});
     throw err;
@@ -545,7 +491,7 @@ async function launch(a: {
   for (const k of ['ERL_DIST_PORT', 'ERLANG_NODE', 'EJABBERD_CONFIG_PATH', 'ERL_FLAGS', 'ERL_AFLAGS', 'ERL_ZFLAGS', 'ERL_LIBS']) delete env[k];
   const idOpts = owner ? { uid: owner.uid, gid: owner.gid } : {};
 
-  installHooks();
+  liveGroups.installHooks();
   const keepDir = process.env.EJABBERD_KEEP === '1';
   const child: ChildProcess = spawn('sh', ['-c', WATCHDOG, 'fxg-ejabberd-watchdog', String(process.pid), keepDir ? '' : dir, script, ...baseArgs, 'foreground'], {
     cwd: spoolDir,
@@ -555,41 +501,28 @@ async function launch(a: {
     ...idOpts,
   });
   const pgid = child.pid ?? -1;
-  if (pgid > 0) liveGroups.set(pgid, dir);
-  let output = '';
-  const collect = (b: Buffer): void => {
-    output += b.toString('utf8');
-    if (output.length > 200_000) output = output.slice(-100_000);
-  };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  let exited = false;
-  let exitInfo = '';
-  const exitPromise = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => {
-      exited = true;
-      exitInfo = `exited with code ${code} signal ${signal}`;
-      resolve();
+  if (pgid > 0) {
+    liveGroups.add(pgid, () => {
+      killGroup(pgid);
+      if (process.env.EJABBERD_KEEP !== '1') {
+        try {
+          rmSync(dir, { recursive: true, force: true });
+        } catch {
+          /* best effort */
+        }
+      }
     });
-  });
-  let spawnError: Error | undefined;
-  child.once('error', (err) => {
-    spawnError = err;
-    exited = true;
-  });
+  }
+  const proc = new ChildOutput(child);
 
   const logTail = (lines = 60): string => {
-    let s = `--- ${logFile} (last ${lines} lines) ---\n${tailOf(readSafe(logFile), lines)}`;
-    const errors = readSafe(errorLogFile);
-    if (errors.trim() !== '') s += `\n--- ${errorLogFile} (last ${lines} lines) ---\n${tailOf(errors, lines)}`;
     // stdout repeats the log (console backend); show it only when it holds something else.
-    const extra = output
+    const extra = proc.output
       .split('\n')
       .filter((l) => !/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+\S* \[\w+\] /.test(l))
       .join('\n');
-    if (extra.trim() !== '') s += `\n--- ejabberdctl stdout/stderr ---\n${tailOf(extra, lines)}`;
-    if (exited) s += `\n--- ejabberd ${exitInfo || 'exited'} ${spawnError ? spawnError.message : ''}`;
-    return s;
+    const parts = [{ file: logFile }, { file: errorLogFile, ifAny: true }, { title: 'ejabberdctl stdout/stderr', text: extra, ifAny: true }];
+    return logTails(lines, parts) + proc.exitNote('ejabberd');
   };
 
   const ctl = (args: string[], timeoutMs = 15_000): Promise<string> =>
@@ -603,7 +536,7 @@ async function launch(a: {
 
   let stopping: Promise<void> | undefined;
   const finish = async (graceful: boolean): Promise<void> => {
-    if (graceful && !exited) {
+    if (graceful && !proc.exited) {
       // Graceful `ejabberdctl stop` (ejabberd closes its streams and listeners), bounded; then
       // SIGKILL the group as soon as ejabberd says it stopped: the Erlang VM would take another
       // second or so to wind down mnesia & co. for a directory we delete anyway.
@@ -615,14 +548,14 @@ async function launch(a: {
       const logStart = fileSize(logFile);
       let ctlDone = false;
       void ctlStop.then(() => (ctlDone = true));
-      while (!exited && !ctlDone && Date.now() < end && !/ is stopped in the node /.test(readFrom(logFile, logStart))) await sleep(25);
+      while (!proc.exited && !ctlDone && Date.now() < end && !/ is stopped in the node /.test(readFrom(logFile, logStart))) await sleep(25);
       await killGroupAndWait(pgid, 3000);
       await Promise.race([ctlStop, sleep(2000)]); // the ctl VM ends once the node is gone
     }
     // The watchdog is our child, but ejabberdctl and beam.smp are re-parented once it dies:
     // wait until every process of the group is gone, not just our child.
     await killGroupAndWait(pgid, 3000);
-    await Promise.race([exitPromise, sleep(1000)]);
+    await Promise.race([proc.exitPromise, sleep(1000)]);
     liveGroups.delete(pgid);
     if (process.env.EJABBERD_KEEP !== '1') await rm(dir, { recursive: true, force: true }).catch(() => {});
   };
@@ -631,7 +564,7 @@ async function launch(a: {
   /** Startup failure: kill at once (no graceful stop), keep the dir for the caller to remove. */
   const abort = async (): Promise<void> => {
     await killGroupAndWait(pgid, 3000);
-    await Promise.race([exitPromise, sleep(1000)]);
+    await Promise.race([proc.exitPromise, sleep(1000)]);
     liveGroups.delete(pgid);
   };
 
@@ -641,12 +574,12 @@ async function launch(a: {
   if ((opts.components ?? []).length > 0) wantListeners.push({ module: 'ejabberd_service', port: componentPort });
   try {
     for (;;) {
-      if (spawnError) throw new Error(`cannot spawn ejabberdctl: ${spawnError.message}`);
-      const log = readSafe(logFile) + readSafe(errorLogFile) + output;
+      if (proc.spawnError) throw new Error(`cannot spawn ejabberdctl: ${proc.spawnError.message}`);
+      const log = readText(logFile) + readText(errorLogFile) + proc.output;
       if (/eaddrinuse|address already in use|Protocol 'inet_tcp': the name .* seems to be in use|Failed to start distribution/i.test(log)) {
         throw new PortInUse('ejabberd could not bind its ports');
       }
-      if (exited) throw new Error(`ejabberd ${exitInfo} during startup`);
+      if (proc.exited) throw new Error(`ejabberd ${proc.exitInfo} during startup`);
       const listening = wantListeners.every(({ module, port }) => log.includes(`Start accepting TCP connections at 127.0.0.1:${port} for ${module}`));
       if (listening) {
         const ok = await Promise.all([
@@ -683,7 +616,7 @@ async function launch(a: {
           await ctl(['unregister', user, domain]);
           continue;
         }
-        if (exited) break;
+        if (proc.exited) break;
         await sleep(50 + Math.random() * 150);
       }
     }
@@ -727,7 +660,7 @@ async function launch(a: {
     stop,
     kill,
     get exited() {
-      return exited;
+      return proc.exited;
     },
   };
   return instance;

@@ -85,7 +85,9 @@ function parseJson(line: string): Record<string, unknown> | undefined {
   }
 }
 
-export async function startGateway(args: string[], opts: StartGatewayOptions = {}): Promise<GatewayProcess> {
+export async function startGateway(givenArgs: string[], opts: StartGatewayOptions = {}): Promise<GatewayProcess> {
+  // Tests that do not ask for the HTTP listener must not take the shared default port 8080.
+  const args = argValue(givenArgs, '--http-port') === undefined && opts.cli === undefined ? [...givenArgs, '--http-port', '0'] : givenArgs;
   const cli = opts.cli ?? GATEWAY_CLI;
   if (!existsSync(cli)) throw new Error(`gateway CLI not built: ${cli} (run npx tsc -p tsconfig.json)`);
   const want = opts.listeners ?? 1;

@@ -29,20 +29,11 @@
  * A violation is recorded in `violations` and (in strict mode, the default) rejects every
  * pending and future wait, so the test fails with the reason.
  */
-import * as net from 'node:net';
-import {
-  LoginError,
-  NS_BIND,
-  NS_CLIENT,
-  NS_SASL,
-  NS_SESSION,
-  NS_STREAM,
-  XmlElement,
-  escapeXml,
-  offeredMechanisms,
-  parseXmlDocument,
-} from './raw-client.js';
-import { ScramClient, b64, plainMessage, unb64 } from './scram.js';
+import type * as net from 'node:net';
+import { FlashClientBase, rejectWaiters, strictUtf8, type FlashClientOptions, type Waiter } from './flash-client-base.js';
+import { NS_CLIENT, NS_SASL, NS_STREAM, escapeXml, parseXmlDocument, startTagEnd, type XmlElement } from './flash-xml.js';
+import { LoginError, bindAndSession, isSaslAnswer, offeredMechanisms, scramAuth } from './raw-client.js';
+import { b64, plainMessage } from './scram.js';
 
 export const NS_FLASH = 'http://www.jabber.com/streams/flash';
 export const NS_IQ_AUTH = 'jabber:iq:auth';
@@ -93,147 +84,53 @@ const LEADING_DOCTYPE_RE = /^\s*<!DOCTYPE[^>[]*(?:\[[^\]]*\])?\s*>/i;
 /** The element every non-header packet is parsed in: default namespace only, no prefixes. */
 const PACKET_WRAPPER = 'nul-client-packet';
 
-/** Finds the end ('>') of the start tag that begins at `start`, honouring quoted attribute values. */
-function startTagEnd(s: string, start: number): { end: number; selfClosed: boolean } | undefined {
-  let quote: string | undefined;
-  for (let i = start; i < s.length; i++) {
-    const ch = s[i];
-    if (quote) {
-      if (ch === quote) quote = undefined;
-    } else if (ch === '"' || ch === "'") {
-      quote = ch;
-    } else if (ch === '>') {
-      return { end: i, selfClosed: s[i - 1] === '/' };
-    }
-  }
-  return undefined;
-}
-
 const show = (s: string, max = 300): string => JSON.stringify(s.length > max ? `${s.slice(0, max)}…` : s);
 
-export interface NulClientOptions {
-  /** Reject pending/future waits as soon as a violation is recorded. Default true. */
-  strict?: boolean;
-  /** Reject a wait when a `<stream:error>` arrives that its predicate does not match. Default true. */
-  failOnStreamError?: boolean;
+export interface NulClientOptions extends FlashClientOptions {
   /** If given, every stream header's `from` must be this domain. */
   domain?: string;
-  /** Connect timeout, ms. Default 5000. */
-  connectTimeoutMs?: number;
-  /** Label used in messages. */
-  name?: string;
 }
 
-interface Waiter {
-  predicate: (el: XmlElement) => boolean;
-  resolve: (el: XmlElement) => void;
-  reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
-interface HeaderWaiter {
+interface HeaderWaiter extends Waiter<Record<string, string>> {
   index: number;
-  resolve: (attrs: Record<string, string>) => void;
-  reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
 }
 
-export class NulFlashClient {
-  readonly violations: string[] = [];
-  /** Attributes of every (parsable) stream header received, in order. */
-  readonly streamHeaders: Record<string, string>[] = [];
+export class NulFlashClient extends FlashClientBase {
   /** Form of every stream header in `streamHeaders`, same order. */
   readonly headerForms: HeaderForm[] = [];
-  /** Every top-level element received outside headers, in order (whether consumed by a wait or not). */
-  readonly received: XmlElement[] = [];
   /** The text of every NUL-terminated packet received (without its NUL), in order. */
   readonly packets: string[] = [];
-  /** Each socket read, decoded (NULs shown as \0). */
-  readonly reads: string[] = [];
-  /** "C: ..." / "S: ..." lines (NULs shown as \0). */
-  readonly transcript: string[] = [];
-  /** True once the close packet came from the peer. */
-  peerClosedStream = false;
-  /** True once the socket is closed. */
-  socketClosed = false;
   /** The stream name of the last header this client sent (undefined before any). */
   openedWith: StreamName | undefined;
 
-  private readonly queue: XmlElement[] = [];
-  private waiters: Waiter[] = [];
-  private headerWaiters: HeaderWaiter[] = [];
+  private readonly headerWaiters: HeaderWaiter[] = [];
   private pending: Buffer = Buffer.alloc(0);
   /** The client sent a header and no header came back since. */
   private expectingHeader = false;
   /** The stream name of the last header received. */
   private lastHeaderName: StreamName | undefined;
-  private readonly strict: boolean;
-  private readonly failOnStreamError: boolean;
   private readonly domain: string | undefined;
-  private readonly closeWaiters: (() => void)[] = [];
-  private readonly streamCloseWaiters: (() => void)[] = [];
-  private readonly name: string;
 
-  private constructor(
-    readonly socket: net.Socket,
-    opts: NulClientOptions,
-  ) {
-    this.strict = opts.strict ?? true;
-    this.failOnStreamError = opts.failOnStreamError ?? true;
+  private constructor(socket: net.Socket, opts: NulClientOptions) {
+    super(socket, opts, { name: 'NUL-mode flash client', requirements: 'XMLSocket client' });
     this.domain = opts.domain;
-    this.name = opts.name ?? 'NUL-mode flash client';
-    socket.on('data', (buf: Buffer) => this.onData(buf));
-    socket.on('error', (err) => this.transcript.push(`!: socket error ${err.message}`));
     socket.on('end', () => this.onEnd());
-    socket.on('close', () => {
-      this.socketClosed = true;
-      this.transcript.push('!: socket closed');
-      this.rejectAll(new Error(`${this.name}: connection closed${this.describeRecent()}`));
-      for (const w of this.closeWaiters.splice(0)) w();
-      for (const w of this.streamCloseWaiters.splice(0)) w();
-    });
   }
 
   static connect(host: string, port: number, opts: NulClientOptions = {}): Promise<NulFlashClient> {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect({ host, port });
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new Error(`connect to ${host}:${port} timed out`));
-      }, opts.connectTimeoutMs ?? 5000);
-      socket.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        socket.removeAllListeners('error');
-        socket.setNoDelay(true);
-        resolve(new NulFlashClient(socket, opts));
-      });
-    });
+    return FlashClientBase.connectSocket(host, port, opts, (socket) => new NulFlashClient(socket, opts));
   }
 
   /** `XMLSocket.send(xml)`: writes the string plus one `\0`, in one write. */
-  send(xml: string): void {
+  override send(xml: string): void {
     this.noteSent(xml);
-    const bytes = `${xml}\0`;
-    this.transcript.push(`C: ${bytes.replace(/\0/g, '\\0')}`);
-    this.socket.write(bytes, 'utf8');
+    this.write(`${xml}\0`);
   }
 
   /** Writes exactly these bytes (stray NULs, several elements in one write, split writes…). */
   sendRaw(bytes: string | Buffer): void {
-    const text = typeof bytes === 'string' ? bytes : bytes.toString('utf8');
-    this.noteSent(text);
-    this.transcript.push(`C: ${typeof bytes === 'string' ? '' : `<${bytes.length} bytes> `}${text.replace(/\0/g, '\\0')}`);
-    if (typeof bytes === 'string') this.socket.write(bytes, 'utf8');
-    else this.socket.write(bytes);
-  }
-
-  /** The stream id of the last stream header received. */
-  get streamId(): string | undefined {
-    return this.streamHeaders[this.streamHeaders.length - 1]?.['id'];
+    this.noteSent(typeof bytes === 'string' ? bytes : bytes.toString('utf8'));
+    this.write(bytes);
   }
 
   /** The form of the last stream header received. */
@@ -241,109 +138,19 @@ export class NulFlashClient {
     return this.headerForms[this.headerForms.length - 1];
   }
 
-  /**
-   * Resolves with the first received top-level element (oldest first) that matches, removing it
-   * from the queue; non-matching elements stay queued for later waits.
-   */
-  nextElement(predicate: (el: XmlElement) => boolean = () => true, timeoutMs = 5000): Promise<XmlElement> {
-    if (this.strict && this.violations.length > 0) return Promise.reject(this.violationError());
-    const idx = this.queue.findIndex(predicate);
-    if (idx >= 0) {
-      const [el] = this.queue.splice(idx, 1);
-      return Promise.resolve(el!);
-    }
-    if (this.failOnStreamError) {
-      const se = this.queue.find((e) => e.is('error', NS_STREAM));
-      if (se) return Promise.reject(new Error(`${this.name}: stream error received: ${se.toString()}`));
-    }
-    if (this.socketClosed) return Promise.reject(new Error(`${this.name}: connection closed${this.describeRecent()}`));
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = {
-        predicate,
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          this.waiters = this.waiters.filter((w) => w !== waiter);
-          reject(new Error(`${this.name}: no matching element within ${timeoutMs} ms${this.describeRecent()}`));
-        }, timeoutMs),
-      };
-      this.waiters.push(waiter);
-    });
-  }
-
   /** Resolves with the attributes of stream header number `index` (0-based) once it has come. */
   waitStreamHeader(index: number, timeoutMs = 5000): Promise<Record<string, string>> {
-    if (this.strict && this.violations.length > 0) return Promise.reject(this.violationError());
-    const got = this.streamHeaders[index];
-    if (got) return Promise.resolve(got);
-    if (this.failOnStreamError) {
-      const se = this.queue.find((e) => e.is('error', NS_STREAM));
-      if (se) return Promise.reject(new Error(`${this.name}: stream error received: ${se.toString()}`));
-    }
-    if (this.socketClosed) return Promise.reject(new Error(`${this.name}: connection closed${this.describeRecent()}`));
-    return new Promise((resolve, reject) => {
-      const waiter: HeaderWaiter = {
-        index,
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          this.headerWaiters = this.headerWaiters.filter((w) => w !== waiter);
-          reject(new Error(`${this.name}: no stream header #${index + 1} within ${timeoutMs} ms${this.describeRecent()}`));
-        }, timeoutMs),
-      };
-      this.headerWaiters.push(waiter);
-    });
+    return this.waitFor(this.headerWaiters, () => this.streamHeaders[index], (w) => ({ ...w, index }), `stream header #${index + 1}`, timeoutMs);
   }
 
-  /** Elements received but not consumed by a wait. */
-  queued(): readonly XmlElement[] {
-    return this.queue;
+  /** The close tag matching the header this client opened with (`send` makes it a packet). */
+  protected override closeTag(): string {
+    return closeTagFor(this.openedWith ?? 'stream');
   }
 
-  /** Drops queued elements. */
-  drain(): XmlElement[] {
-    return this.queue.splice(0);
-  }
-
-  /** Throws if any violation was recorded. */
-  assertNoViolations(): void {
-    if (this.violations.length > 0) throw this.violationError();
-  }
-
-  /** Resolves once the peer sent its close packet or closed the socket. */
-  waitStreamClosed(timeoutMs = 5000): Promise<void> {
-    if (this.peerClosedStream || this.socketClosed) return Promise.resolve();
-    return this.bounded(this.streamCloseWaiters, timeoutMs, 'stream close');
-  }
-
-  /** Resolves once the socket is closed (by either side). */
-  waitClosed(timeoutMs = 5000): Promise<void> {
-    if (this.socketClosed) return Promise.resolve();
-    return this.bounded(this.closeWaiters, timeoutMs, 'socket close');
-  }
-
-  /**
-   * Sends the close tag matching the header this client opened with (`</flash:stream>\0` or
-   * `</stream:stream>\0`), waits (bounded) for the peer's close packet or end, then ends and
-   * destroys the socket. Never throws.
-   */
-  async close(timeoutMs = 3000): Promise<void> {
-    if (!this.socketClosed && !this.socket.destroyed) {
-      try {
-        this.send(closeTagFor(this.openedWith ?? 'stream'));
-        await this.waitStreamClosed(timeoutMs);
-      } catch {
-        /* peer did not answer in time */
-      }
-      this.socket.end();
-      await this.waitClosed(500).catch(() => {});
-    }
-    this.socket.destroy();
-  }
-
-  /** Destroys the socket at once (a vanished client). */
-  destroy(): void {
-    this.socket.destroy();
+  protected override rejectAll(err: Error): void {
+    super.rejectAll(err);
+    rejectWaiters(this.headerWaiters, err);
   }
 
   private noteSent(text: string): void {
@@ -353,52 +160,8 @@ export class NulFlashClient {
     }
   }
 
-  private bounded(list: (() => void)[], timeoutMs: number, what: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const i = list.indexOf(done);
-        if (i >= 0) list.splice(i, 1);
-        reject(new Error(`${this.name}: no ${what} within ${timeoutMs} ms${this.describeRecent()}`));
-      }, timeoutMs);
-      const done = (): void => {
-        clearTimeout(timer);
-        resolve();
-      };
-      list.push(done);
-    });
-  }
-
-  private describeRecent(): string {
-    const v = this.violations.length > 0 ? `\nviolations:\n  ${this.violations.join('\n  ')}` : '';
-    const cut = (l: string): string => (l.length > 600 ? `${l.slice(0, 600)}... (${l.length} chars)` : l);
-    return `${v}\ntranscript (last 20):\n  ${this.transcript.slice(-20).map(cut).join('\n  ')}`;
-  }
-
-  private violationError(): Error {
-    return new Error(`${this.name}: XMLSocket client requirements violated:\n  ${this.violations.join('\n  ')}${this.describeRecent()}`);
-  }
-
-  private violation(msg: string): void {
-    this.violations.push(msg);
-    this.transcript.push(`!: VIOLATION ${msg}`);
-    if (this.strict) this.rejectAll(this.violationError());
-  }
-
-  private rejectAll(err: Error): void {
-    for (const w of this.waiters.splice(0)) {
-      clearTimeout(w.timer);
-      w.reject(err);
-    }
-    for (const w of this.headerWaiters.splice(0)) {
-      clearTimeout(w.timer);
-      w.reject(err);
-    }
-  }
-
-  private onData(buf: Buffer): void {
-    const text = buf.toString('utf8');
-    this.reads.push(text.replace(/\0/g, '\\0'));
-    this.transcript.push(`S: ${text.replace(/\0/g, '\\0')}`);
+  protected override onData(buf: Buffer): void {
+    this.noteRead(buf.toString('utf8'));
     // XMLSocket buffers bytes until a NUL: a packet may span reads, a read may hold packets.
     let data = this.pending.length > 0 ? Buffer.concat([this.pending, buf]) : buf;
     let nul: number;
@@ -424,10 +187,8 @@ export class NulFlashClient {
 
   private handlePacket(bytes: Buffer): void {
     const n = this.packets.length + 1;
-    let text: string;
-    try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-    } catch {
+    let text = strictUtf8(bytes);
+    if (text === undefined) {
       text = bytes.toString('utf8');
       this.violation(`packet #${n} is not valid UTF-8: ${show(text)}`);
     }
@@ -463,9 +224,7 @@ export class NulFlashClient {
     if (trimmed !== expected) {
       this.violation(`packet #${n}: the stream was opened as ${name}:stream, so its close must be ${expected}, got ${trimmed}`);
     }
-    this.peerClosedStream = true;
-    this.transcript.push('!: peer closed the stream');
-    for (const w of this.streamCloseWaiters.splice(0)) w();
+    this.peerClosed();
   }
 
   private handleHeader(text: string, name: StreamName, n: number): void {
@@ -542,10 +301,10 @@ export class NulFlashClient {
     this.headerForms.push(form);
     const count = this.streamHeaders.length;
     for (const w of this.headerWaiters.filter((h) => h.index < count)) {
+      this.headerWaiters.splice(this.headerWaiters.indexOf(w), 1);
       clearTimeout(w.timer);
       w.resolve(this.streamHeaders[w.index]!);
     }
-    this.headerWaiters = this.headerWaiters.filter((h) => h.index >= count);
   }
 
   private handleElementPacket(text: string, n: number): void {
@@ -580,21 +339,6 @@ export class NulFlashClient {
       );
     }
     for (const el of elements) this.deliver(el);
-  }
-
-  private deliver(el: XmlElement): void {
-    this.received.push(el);
-    const i = this.waiters.findIndex((w) => w.predicate(el));
-    if (i >= 0) {
-      const [w] = this.waiters.splice(i, 1);
-      clearTimeout(w!.timer);
-      w!.resolve(el);
-      return;
-    }
-    this.queue.push(el);
-    if (this.failOnStreamError && el.is('error', NS_STREAM)) {
-      this.rejectAll(new Error(`${this.name}: stream error received: ${el.toString()}`));
-    }
   }
 }
 
@@ -674,21 +418,9 @@ export async function nulOpenStream(client: NulFlashClient, header: string, time
   return client.nextElement((e) => e.is('features', NS_STREAM), timeoutMs);
 }
 
-let iqCounter = 0;
-
 /** Resource bind then the session IQ (XIFF always sends it and waits for its result). */
-export async function nulBindAndSession(client: NulFlashClient, features: XmlElement, resource: string, timeoutMs = 5000): Promise<string> {
-  if (!features.getChild('bind', NS_BIND)) throw new LoginError('no <bind/> offered after authentication', features);
-  const bindId = `bind_${++iqCounter}`;
-  client.send(`<iq type="set" id="${bindId}"><bind xmlns="${NS_BIND}"><resource>${escapeXml(resource)}</resource></bind></iq>`);
-  const bound = await client.nextElement(isIq(bindId), timeoutMs);
-  const jid = bound.getChild('bind', NS_BIND)?.getChildText('jid', NS_BIND);
-  if (bound.attrs['type'] !== 'result' || !jid) throw new LoginError('resource bind failed', bound);
-  const sessId = `sess_${++iqCounter}`;
-  client.send(`<iq type="set" id="${sessId}"><session xmlns="${NS_SESSION}"/></iq>`);
-  const sess = await client.nextElement(isIq(sessId), timeoutMs);
-  if (sess.attrs['type'] !== 'result') throw new LoginError('session IQ failed', sess);
-  return jid;
+export function nulBindAndSession(client: NulFlashClient, features: XmlElement, resource: string, timeoutMs = 5000): Promise<string> {
+  return bindAndSession(client, features, resource, timeoutMs);
 }
 
 /**
@@ -701,30 +433,12 @@ export async function nulSaslLogin(client: NulFlashClient, o: NulSaslLoginOption
   const header = xiff2Header(o.domain);
   const features = await nulOpenStream(client, header, t);
   if (!offeredMechanisms(features).includes(o.mechanism)) throw new LoginError(`${o.mechanism} not offered`, features);
-  const isSasl = (e: XmlElement): boolean => e.uri === NS_SASL && ['challenge', 'success', 'failure'].includes(e.local);
   if (o.mechanism === 'PLAIN') {
     client.send(`<auth xmlns="${NS_SASL}" mechanism="PLAIN">${b64(plainMessage('', o.user, o.pass))}</auth>`);
-    const res = await client.nextElement(isSasl, t);
+    const res = await client.nextElement(isSaslAnswer, t);
     if (!res.is('success', NS_SASL)) throw new LoginError('SASL PLAIN failed', res);
   } else {
-    const scram = new ScramClient(o.mechanism, o.user, o.pass);
-    client.send(`<auth xmlns="${NS_SASL}" mechanism="${o.mechanism}">${b64(scram.clientFirst())}</auth>`);
-    const first = await client.nextElement(isSasl, t);
-    if (!first.is('challenge', NS_SASL)) throw new LoginError('expected a SCRAM challenge', first);
-    client.send(`<response xmlns="${NS_SASL}">${b64(scram.clientFinal(unb64(first.text())))}</response>`);
-    let fin = await client.nextElement(isSasl, t);
-    if (fin.is('challenge', NS_SASL)) {
-      // server-final-message sent as a challenge (RFC 6120 6.3.10)
-      scram.verifyServerFinal(unb64(fin.text()));
-      client.send(`<response xmlns="${NS_SASL}"/>`);
-      fin = await client.nextElement(isSasl, t);
-      if (!fin.is('success', NS_SASL)) throw new LoginError('SCRAM failed', fin);
-    } else if (fin.is('success', NS_SASL)) {
-      if (fin.text().trim() === '') throw new LoginError('SCRAM success without server-final-message', fin);
-      scram.verifyServerFinal(unb64(fin.text()));
-    } else {
-      throw new LoginError('SCRAM failed', fin);
-    }
+    await scramAuth(client, o.mechanism, o.user, o.pass, t);
   }
   const features2 = await nulOpenStream(client, header, t);
   return nulBindAndSession(client, features2, o.resource, t);
