@@ -89,6 +89,7 @@ async function startListeners(settings: Settings, log: Logger): Promise<RunningG
       domains: settings.domain,
       isGatewayName: gatewayNameTest(names, localAddress),
       nulGraceMs: settings.nulGrace,
+      maxPendingStanzas: settings.maxPendingStanzas,
       limits,
       authTimeoutMs: settings.authTimeout * 1000,
       idleTimeoutMs: settings.idleTimeout * 1000,

@@ -78,6 +78,8 @@ export interface Settings {
   maxDepth: number;
   /** Most attributes on one element. */
   maxAttributes: number;
+  /** Stanzas a client may send before its upstream stream is ready (held in memory meanwhile). */
+  maxPendingStanzas: number;
   /** Most simultaneous client connections from one IP address. */
   maxConnectionsPerIp: number;
   /** Most simultaneous client connections in all. */
@@ -117,6 +119,7 @@ export const DEFAULTS: Readonly<Settings> = {
   maxUpstreamStanzaBytes: 4 * 1024 * 1024,
   maxDepth: 32,
   maxAttributes: 64,
+  maxPendingStanzas: 100,
   maxConnectionsPerIp: 50,
   maxConnections: 20000,
   authTimeout: 60,
@@ -154,6 +157,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'maxUpstreamStanzaBytes', kind: 'bytes', min: 65536, help: 'largest stanza the XMPP server may send, in bytes' },
   { key: 'maxDepth', kind: 'integer', min: 2, max: 1000, value: 'N', help: 'deepest element nesting in a stanza' },
   { key: 'maxAttributes', kind: 'integer', min: 4, value: 'N', help: 'most attributes on one element' },
+  { key: 'maxPendingStanzas', kind: 'integer', min: 1, value: 'N', help: 'stanzas held while the upstream stream is not ready' },
   { key: 'maxConnectionsPerIp', kind: 'integer', min: 1, value: 'N', help: 'most connections from one IP address' },
   { key: 'maxConnections', kind: 'integer', min: 1, value: 'N', help: 'most connections in all' },
   { key: 'authTimeout', kind: 'seconds', min: 1, help: 'time to authenticate, in seconds' },

@@ -34,6 +34,8 @@ export interface SessionOptions {
   readonly idleTimeoutMs: number;
   /** How long to wait for a NUL split off after the stream header (client-input.ts). */
   readonly nulGraceMs: number;
+  /** Client stanzas held while the upstream stream is not ready. */
+  readonly maxPendingStanzas: number;
   /** Output queued to a client that does not read before it is dropped. */
   readonly maxClientBacklogBytes: number;
   /** Opens the upstream stream for a domain (resolves after TLS, with the server's features). */
@@ -152,7 +154,12 @@ export class XmppClientSession implements XmlStreamHandler, LocalContext {
 
   element(element: XmlElement): void {
     if (this.state === 'open') this.forward(element);
-    else if (this.state === 'connecting' || this.state === 'bridging' || this.state === 'restarting') this.queued.push(element);
+    else if (this.state === 'connecting' || this.state === 'bridging' || this.state === 'restarting') {
+      if (this.queued.length >= this.options.maxPendingStanzas) {
+        throw new StreamError('policy-violation', `more than ${this.options.maxPendingStanzas} stanzas sent before the stream was ready`);
+      }
+      this.queued.push(element);
+    }
   }
 
   streamClose(): void {

@@ -123,6 +123,24 @@ describe('edges, against a plaintext Prosody', () => {
     }
   });
 
+  test('stanzas piling up while the server does not answer: over --max-pending-stanzas, policy-violation', async () => {
+    // A listener that accepts and never answers stands in for a hung server.
+    const silent = net.createServer(() => undefined);
+    const port = await freePort();
+    await new Promise<void>((r) => silent.listen(port, '127.0.0.1', r));
+    const g = await startGateway(['--listen', `127.0.0.1:${await freePort()}`, '--policy-port', '0', '--upstream', `127.0.0.1:${port}`, '--domain', 'localhost', '--upstream-tls', 'off', '--max-pending-stanzas', '3']);
+    try {
+      const client = await connectFailing(g.port);
+      client.send(xiffHeader('localhost') + '<presence/>'.repeat(4));
+      const error = await streamError(client);
+      assert.equal(error.condition, 'policy-violation');
+      assert.match(error.text, /more than 3 stanzas/);
+    } finally {
+      await g.stop();
+      silent.close();
+    }
+  });
+
   test('an unreachable server reaches the client as remote-connection-failed with the reason', async () => {
     const deadPort = await freePort();
     const g = await startGateway(['--listen', `127.0.0.1:${await freePort()}`, '--policy-port', '0', '--upstream', `127.0.0.1:${deadPort}`, '--domain', 'localhost', '--upstream-tls', 'off']);
