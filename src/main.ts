@@ -210,7 +210,7 @@ function embeddedBanner(settings: Settings, running: RunningGateway, server: Emb
     ...(running.httpPort === undefined
       ? []
       : [
-          `  demo page      ${running.httpsEnabled ? 'https' : 'http'}://${host}:${running.httpPort}/   (two Flash clients in Ruffle: open it in two tabs)`,
+          `  demo page      ${running.httpsEnabled ? 'https' : 'http'}://${host}:${running.httpPort}/   (two Flash clients in Ruffle, side by side)`,
           `  WebSocket      ${running.httpsEnabled ? 'wss' : 'ws'}://${host}:${running.httpPort}/xmlsocket  (Ruffle socketProxy)`,
         ]),
     `  XMPP domain    ${server.domain}   rooms on ${server.mucDomain}`,
