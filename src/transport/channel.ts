@@ -6,8 +6,8 @@ export interface ClientChannel {
   readonly transport: 'tcp' | 'websocket';
   readonly remoteAddress: string;
   readonly remotePort: number;
-  /** Queues output; writes made in one tick reach the peer together. */
-  write(data: string): void;
+  /** Queues output (text is UTF-8); writes made in one tick reach the peer together. */
+  write(data: string | Uint8Array): void;
   /** Bytes queued that the client has not read yet. */
   readonly backlogBytes: number;
   onDrain(callback: () => void): void;

@@ -18,7 +18,7 @@ export class TcpChannel implements ClientChannel {
     socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
   }
 
-  write(data: string): void {
+  write(data: string | Uint8Array): void {
     if (this.socket.destroyed) return;
     // Cork for the rest of this tick: a stream header and its features, or several stanzas
     // parsed from one upstream read, leave in one TCP segment (flash-clients.md, "Raw mode").

@@ -10,7 +10,7 @@ import type { ClientChannel } from './channel.js';
 
 export class WebSocketChannel implements ClientChannel {
   readonly transport = 'websocket' as const;
-  private pending: string[] = [];
+  private pending: (string | Uint8Array)[] = [];
   /** Bytes handed to ws whose send callback has not fired yet. */
   private unsent = 0;
   private drainWaiters: (() => void)[] = [];
@@ -22,7 +22,7 @@ export class WebSocketChannel implements ClientChannel {
     readonly remotePort: number,
   ) {}
 
-  write(data: string): void {
+  write(data: string | Uint8Array): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
     if (this.pending.length === 0) process.nextTick(() => this.flush());
     this.pending.push(data);
@@ -30,7 +30,10 @@ export class WebSocketChannel implements ClientChannel {
 
   private flush(): void {
     if (this.pending.length === 0) return;
-    const frame = Buffer.from(this.pending.join(''), 'utf8');
+    const parts = this.pending;
+    const frame = parts.every((p) => typeof p === 'string')
+      ? Buffer.from(parts.join(''), 'utf8')
+      : Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p)));
     this.pending = [];
     if (this.ws.readyState !== this.ws.OPEN) return;
     this.unsent += frame.length;
@@ -42,7 +45,7 @@ export class WebSocketChannel implements ClientChannel {
 
   get backlogBytes(): number {
     let queued = 0;
-    for (const p of this.pending) queued += p.length;
+    for (const p of this.pending) queued += typeof p === 'string' ? Buffer.byteLength(p) : p.byteLength;
     return this.unsent + queued;
   }
 
