@@ -19,6 +19,10 @@ import { XmppClientSession } from './session/xmpp-client-session.js';
 import type { ClientChannel } from './transport/channel.js';
 import { TcpChannel } from './transport/tcp-channel.js';
 import { WebSocketChannel } from './transport/websocket-channel.js';
+import { DEFAULT_AMF_LIMITS } from './codec/amf/amf3.js';
+import { DEFAULT_CHUNK_DECODER_LIMITS } from './codec/rtmp/chunk-decoder.js';
+import { RtmpConnection } from './session/rtmp/rtmp-connection.js';
+import { XmppCallApi } from './session/rtmp/xmpp-call-api.js';
 import { createHttpApp } from './edge/http-app.js';
 import { HttpFront } from './edge/http-listener.js';
 import { streamErrorXml, streamHeader, STREAM_CLOSE } from './xmpp/stream-header.js';
@@ -28,6 +32,7 @@ export interface RunningGateway {
   readonly flashPort: number;
   readonly policyPort: number | undefined;
   readonly httpPort: number | undefined;
+  readonly rtmpPort: number | undefined;
   readonly httpsEnabled: boolean;
   stop(): Promise<void>;
 }
@@ -81,6 +86,20 @@ async function startListeners(settings: Settings, log: Logger): Promise<RunningG
     siteControl: settings.policySiteControl,
   });
 
+  const connectUpstream = (domain: string, lang: string | undefined, log: Logger) =>
+    UpstreamStream.connect({
+      host: upstream.host,
+      port: upstream.port,
+      domain,
+      tls: settings.upstreamTls,
+      ca,
+      connectTimeoutMs: settings.upstreamConnectTimeout * 1000,
+      keepaliveMs: settings.upstreamKeepalive * 1000,
+      limits: upstreamLimits,
+      lang,
+      log: log.child({ side: 'upstream' }),
+    });
+
   const names = machineNames(settings.publicHost);
   const sessions = new Set<XmppClientSession>();
   /** One Flash client session over any channel; `ended` runs once the channel is gone. */
@@ -95,19 +114,7 @@ async function startListeners(settings: Settings, log: Logger): Promise<RunningG
       idleTimeoutMs: settings.idleTimeout * 1000,
       maxClientBacklogBytes: settings.maxClientBacklogBytes,
       log,
-      connectUpstream: (domain, lang) =>
-        UpstreamStream.connect({
-          host: upstream.host,
-          port: upstream.port,
-          domain,
-          tls: settings.upstreamTls,
-          ca,
-          connectTimeoutMs: settings.upstreamConnectTimeout * 1000,
-          keepaliveMs: settings.upstreamKeepalive * 1000,
-          limits: upstreamLimits,
-          lang,
-          log: log.child({ side: 'upstream' }),
-        }),
+      connectUpstream: (domain, lang) => connectUpstream(domain, lang, log),
     });
     sessions.add(session);
     return session;
@@ -149,7 +156,32 @@ async function startListeners(settings: Settings, log: Logger): Promise<RunningG
   });
 
 
+  const rtmpHandler = (connection: AcceptedConnection): void => {
+    const log = connection.log.child({ transport: 'rtmp' });
+    new RtmpConnection(new TcpChannel(connection.socket), {
+      appName: settings.rtmpApp,
+      amfLimits: { ...DEFAULT_AMF_LIMITS, maxStringBytes: settings.maxStanzaBytes },
+      chunkLimits: { ...DEFAULT_CHUNK_DECODER_LIMITS, maxMessageLength: settings.maxStanzaBytes + 65536 },
+      idleTimeoutMs: settings.idleTimeout * 1000,
+      connectTimeoutMs: settings.authTimeout * 1000,
+      log,
+      createApi: (peer) =>
+        new XmppCallApi(peer, {
+          domains: settings.domain,
+          limits,
+          connectUpstream: (domain) => connectUpstream(domain, undefined, log),
+          loginTimeoutMs: settings.authTimeout * 1000,
+          iqTimeoutMs: settings.rtmpIqTimeout * 1000,
+          unansweredIqMs: settings.rtmpUnansweredIqTimeout * 1000,
+          log,
+        }),
+    }).receive(connection.head);
+    connection.socket.once('close', connection.release);
+    connection.socket.resume();
+  };
+
   const flash = await startFlashListener({
+    name: 'flash',
     host: settings.listen.host,
     port: settings.listen.port,
     sniffTimeoutMs: settings.sniffTimeout * 1000,
@@ -160,6 +192,8 @@ async function startListeners(settings: Settings, log: Logger): Promise<RunningG
       xmpp: xmppHandler,
       // WebSocket upgrades (Ruffle) and the demo page on the Flash port itself.
       'http-get': (connection) => httpFront.takeConnection(connection.socket, connection.head, connection.release),
+      // RTMP on the Flash port too (0x03), whether or not the RTMP port is on.
+      rtmp: rtmpHandler,
     },
     refuse,
   });
@@ -182,14 +216,30 @@ async function startListeners(settings: Settings, log: Logger): Promise<RunningG
       ? { cert: readFileSync(settings.tlsCert), key: readFileSync(settings.tlsKey) }
       : undefined;
   const httpServer = settings.httpPort === 0 ? undefined : await httpFront.listen(settings.httpHost, settings.httpPort, tls);
+  const rtmpServer =
+    settings.rtmpPort === 0
+      ? undefined
+      : await startFlashListener({
+          name: 'rtmp',
+          host: settings.rtmpHost,
+          port: settings.rtmpPort,
+          sniffTimeoutMs: settings.sniffTimeout * 1000,
+          limiter,
+          policy,
+          log,
+          handlers: { rtmp: rtmpHandler },
+          refuse,
+        });
 
   return {
     flashPort,
     policyPort: policyServer ? (policyServer.address() as net.AddressInfo).port : undefined,
     httpPort: httpServer ? (httpServer.address() as net.AddressInfo).port : undefined,
+    rtmpPort: rtmpServer ? (rtmpServer.address() as net.AddressInfo).port : undefined,
     httpsEnabled: tls !== undefined,
     async stop() {
       policyServer?.close();
+      rtmpServer?.close();
       httpServer?.close();
       httpServer?.closeAllConnections();
       await new Promise<void>((resolve) => flash.close(() => resolve()));
@@ -207,6 +257,7 @@ function embeddedBanner(settings: Settings, running: RunningGateway, server: Emb
     '',
     `  Flash port     ${settings.listen.host}:${running.flashPort}  (XMLSocket, flash.net.Socket, socket policy)`,
     `  policy port    ${running.policyPort ?? 'off'}`,
+    `  RTMP           ${running.rtmpPort === undefined ? 'off' : `rtmp://${host}:${running.rtmpPort}/${settings.rtmpApp}  (the XMPP call API for Flash Player and AIR)`}`,
     ...(running.httpPort === undefined
       ? []
       : [

@@ -43,6 +43,15 @@ export interface Settings {
   tlsKey: string | undefined;
   /** Page origins allowed to open WebSockets (`https://example.org`); `*` allows any. */
   websocketAllowOrigin: string[];
+  /** RTMP port for the XMPP call API (also sniffed on the main port); 0 turns it off. */
+  rtmpPort: number;
+  rtmpHost: string;
+  /** The RTMP application clients connect to: rtmp://host/APP. */
+  rtmpApp: string;
+  /** How long an iq an RTMP app sent with a responder waits for its answer. */
+  rtmpIqTimeout: number;
+  /** How long an iq get/set for an RTMP app may stay unanswered before the gateway answers it. */
+  rtmpUnansweredIqTimeout: number;
   /** Dedicated socket policy port (Flash Player asks port 843 first); 0 turns it off. */
   policyPort: number;
   /** Address the policy port binds to. */
@@ -104,6 +113,11 @@ export const DEFAULTS: Readonly<Settings> = {
   tlsCert: undefined,
   tlsKey: undefined,
   websocketAllowOrigin: ['*'],
+  rtmpPort: 1935,
+  rtmpHost: '0.0.0.0',
+  rtmpApp: 'xmpp',
+  rtmpIqTimeout: 30,
+  rtmpUnansweredIqTimeout: 30,
   policyPort: 843,
   policyHost: '0.0.0.0',
   policyAllowFrom: ['*'],
@@ -137,6 +151,11 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'tlsCert', kind: 'file', help: 'certificate (PEM) for HTTPS and wss:// on the HTTP port' },
   { key: 'tlsKey', kind: 'file', help: 'private key (PEM) for --tls-cert' },
   { key: 'websocketAllowOrigin', kind: 'strings', value: 'ORIGIN', help: 'page origin allowed to open WebSockets (repeatable; * = any)' },
+  { key: 'rtmpPort', kind: 'port', help: 'RTMP port for the XMPP call API; 0 = off' },
+  { key: 'rtmpHost', kind: 'string', value: 'ADDRESS', help: 'address the RTMP port binds to' },
+  { key: 'rtmpApp', kind: 'string', value: 'NAME', help: 'RTMP application: rtmp://host/NAME' },
+  { key: 'rtmpIqTimeout', kind: 'seconds', min: 1, help: 'wait for the answer to an iq an RTMP app sent, in seconds' },
+  { key: 'rtmpUnansweredIqTimeout', kind: 'seconds', min: 1, help: 'answer for an RTMP app that leaves an iq unanswered, after seconds' },
   { key: 'policyPort', kind: 'port', help: 'socket policy port, 0 = off' },
   { key: 'policyHost', kind: 'string', value: 'ADDRESS', help: 'address the policy port binds to' },
   { key: 'policyAllowFrom', kind: 'strings', value: 'DOMAIN', help: 'page domain allowed by the policy file (repeatable)' },

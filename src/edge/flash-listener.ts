@@ -25,6 +25,8 @@ export interface AcceptedConnection {
 }
 
 export interface FlashListenerOptions {
+  /** What the log calls this port. */
+  readonly name: 'flash' | 'rtmp';
   readonly host: string;
   readonly port: number;
   readonly sniffTimeoutMs: number;
@@ -46,8 +48,8 @@ export function startFlashListener(options: FlashListenerOptions): Promise<net.S
       server.off('error', reject);
       const address = server.address() as net.AddressInfo;
       options.log.info(
-        { listener: 'flash', host: address.address, port: address.port },
-        `Flash port listening on ${address.address}:${address.port}`,
+        { listener: options.name, host: address.address, port: address.port },
+        `${options.name === 'flash' ? 'Flash' : 'RTMP'} port listening on ${address.address}:${address.port}`,
       );
       resolve(server);
     });

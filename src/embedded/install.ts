@@ -24,6 +24,8 @@ export const EJABBERD: ServerPackages = { service: 'ejabberd', commands: ['ejabb
 /** For the browser tests (Ruffle in headless Chromium) and for building the demo SWF. */
 export const CHROMIUM: ServerPackages = { service: undefined, commands: ['chromium'], packages: ['chromium'] };
 export const HAXE: ServerPackages = { service: undefined, commands: ['haxe'], packages: ['haxe'] };
+/** Real RTMP clients for the RTMP tests: librtmp's Python binding and rtmpdump. */
+export const RTMP_CLIENTS: ServerPackages = { service: undefined, commands: ['rtmpdump'], packages: ['python3-librtmp', 'rtmpdump'] };
 
 export class InstallError extends Error {
   override readonly name = 'InstallError';

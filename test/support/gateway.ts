@@ -86,8 +86,11 @@ function parseJson(line: string): Record<string, unknown> | undefined {
 }
 
 export async function startGateway(givenArgs: string[], opts: StartGatewayOptions = {}): Promise<GatewayProcess> {
-  // Tests that do not ask for the HTTP listener must not take the shared default port 8080.
-  const args = argValue(givenArgs, '--http-port') === undefined && opts.cli === undefined ? [...givenArgs, '--http-port', '0'] : givenArgs;
+  // Tests that do not ask for the HTTP or RTMP listener must not take the shared default ports.
+  const args = [...givenArgs];
+  if (opts.cli === undefined) {
+    for (const flag of ['--http-port', '--rtmp-port']) if (argValue(givenArgs, flag) === undefined) args.push(flag, '0');
+  }
   const cli = opts.cli ?? GATEWAY_CLI;
   if (!existsSync(cli)) throw new Error(`gateway CLI not built: ${cli} (run npx tsc -p tsconfig.json)`);
   const want = opts.listeners ?? 1;

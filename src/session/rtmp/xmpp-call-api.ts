@@ -1,0 +1,266 @@
+/**
+ * The XMPP call API over RTMP, dialect A (shared/spec/rtmp.md, "The XMPP-RTMP gateway spec"):
+ * `xmpp_connect`, `xmpp_disconnect` and `xmpp` from the app; `xmpp_message`, `xmpp_presence`,
+ * `xmpp_iq` and `xmpp_disconnected` to it. The gateway runs the XMPP login itself
+ * (src/xmpp/login.ts) and relays stanzas both ways; it knows nothing of RTMP framing: it talks
+ * to its app through the small `CallPeer` interface.
+ */
+import { randomUUID } from 'node:crypto';
+import { attr, NS, type XmlAttribute, type XmlElement, type XmlNode } from '../../codec/xml/element.js';
+import { parseFragment, type XmlLimits } from '../../codec/xml/parser.js';
+import { escapeAttr, escapeText, serialize } from '../../codec/xml/serializer.js';
+import { LoginError, StreamError } from '../../errors.js';
+import type { Logger } from '../../log/logger.js';
+import { loginUpstream } from '../../xmpp/login.js';
+import type { UpstreamStream } from '../../xmpp/upstream.js';
+import type { AmfValue } from '../../codec/amf/values.js';
+
+/** What the API needs of the RTMP connection it serves. */
+export interface CallPeer {
+  /** Invokes a method on the client, without asking for an answer (transaction id 0). */
+  invoke(method: string, args: AmfValue[]): void;
+}
+
+/** A call the app made wrongly: its responder gets `_error` with this description. */
+export class CallError extends Error {
+  override readonly name = 'CallError';
+}
+
+export interface XmppCallApiOptions {
+  readonly domains: readonly string[];
+  readonly limits: XmlLimits;
+  /** Connects to the server for a domain (resolves after TLS, with the server's features). */
+  readonly connectUpstream: (domain: string) => Promise<{ stream: UpstreamStream; features: XmlElement }>;
+  readonly loginTimeoutMs: number;
+  /** How long an iq sent with a responder waits for its answer. */
+  readonly iqTimeoutMs: number;
+  /** How long an inbound iq get/set may stay unanswered before the gateway answers it. */
+  readonly unansweredIqMs: number;
+  readonly log: Logger;
+}
+
+type StanzaType = 'message' | 'presence' | 'iq';
+const STANZA_TYPES = new Set<string>(['message', 'presence', 'iq']);
+/** RFC 6120 §8.1: the attributes an app may set; `from` is always the session's own JID. */
+const SETTABLE_ATTRIBUTES = new Set(['to', 'type', 'id', 'xml:lang']);
+
+function plainObject(): Record<string, AmfValue> {
+  return Object.create(null) as Record<string, AmfValue>;
+}
+
+/** The stanza's top-level attributes, as the `attrib` object the app receives. */
+export function attributesOf(element: XmlElement): Record<string, AmfValue> {
+  const out = plainObject();
+  for (const a of element.attrs) out[a.prefix === '' ? a.local : `${a.prefix}:${a.local}`] = a.value;
+  return out;
+}
+
+/** The stanza's inner XML (`rawbody`), every child self-contained in jabber:client. */
+export function innerXmlOf(element: XmlElement): string {
+  let out = '';
+  for (const c of element.children) out += typeof c === 'string' ? escapeText(c) : serialize(c);
+  return out;
+}
+
+export class XmppCallApi {
+  private upstream: UpstreamStream | undefined;
+  private jid = '';
+  private connecting = false;
+  /** iq get/set the app sent with a responder, by id. */
+  private readonly pendingIqs = new Map<string, { resolve: (value: AmfValue) => void; reject: (error: Error) => void; timer: NodeJS.Timeout }>();
+  /** Inbound iq get/set the app has not answered yet, by `from` + id. */
+  private readonly unanswered = new Map<string, NodeJS.Timeout>();
+  private disposed = false;
+
+  constructor(
+    private readonly peer: CallPeer,
+    private readonly options: XmppCallApiOptions,
+  ) {}
+
+  get connected(): boolean {
+    return this.upstream !== undefined;
+  }
+
+  /** `xmpp_connect({username, domain, password, resource})` → 1 when logged in, else 0. */
+  async connect(args: AmfValue[]): Promise<number> {
+    const request = args[0];
+    if (request === null || typeof request !== 'object' || Array.isArray(request)) {
+      throw new CallError('xmpp_connect takes one object: {username, domain, password, resource}');
+    }
+    const field = (name: string): string => {
+      const value = (request as Record<string, AmfValue>)[name];
+      return typeof value === 'string' ? value : '';
+    };
+    if (this.upstream || this.connecting) throw new CallError('xmpp_connect: already connected; call xmpp_disconnect first');
+    const domain = field('domain').toLowerCase() || (this.options.domains[0] ?? '');
+    if (!this.options.domains.includes(domain)) return this.refused('host-unknown', `this gateway does not serve the domain "${domain}"`);
+    const username = field('username');
+    const password = field('password');
+    this.connecting = true;
+    let stream: UpstreamStream | undefined;
+    try {
+      const connected = await this.options.connectUpstream(domain);
+      stream = connected.stream;
+      const { jid } = await loginUpstream(stream, connected.features, {
+        credentials: username === '' && password === '' ? undefined : { username, password },
+        resource: field('resource'),
+        timeoutMs: this.options.loginTimeoutMs,
+      });
+      if (this.disposed) {
+        void stream.close();
+        return 0;
+      }
+      this.upstream = stream;
+      this.jid = jid;
+      stream.attach({ element: (e) => this.inbound(e), ended: (error) => this.lost(error) });
+      this.options.log.info({ jid, method: 'rtmp' }, 'client authenticated');
+      return 1;
+    } catch (error) {
+      if (stream) void stream.close();
+      if (error instanceof LoginError) return this.refused(error.condition, error.text);
+      if (error instanceof StreamError) return this.refused(error.condition, error.text);
+      throw error;
+    } finally {
+      this.connecting = false;
+    }
+  }
+
+  /** A failed login: the responder gets 0, then the app hears why (spec: dialect A). */
+  private refused(reason: string, text: string): number {
+    this.options.log.info({ reason, method: 'rtmp' }, `client login failed: ${text}`);
+    // After the _result with 0 (the caller sends it first, then this runs on the next tick).
+    setImmediate(() => this.peer.invoke('xmpp_disconnected', [reason]));
+    return 0;
+  }
+
+  /** `xmpp_disconnect()` → the reason, once the stream is closed. */
+  async disconnect(): Promise<string> {
+    const upstream = this.upstream;
+    this.upstream = undefined;
+    this.failPending(new CallError('disconnected'));
+    if (upstream) await upstream.close();
+    return 'disconnected';
+  }
+
+  /**
+   * `xmpp(type, attrs, innerXml)`: sends a stanza with `from` set by the server. For an iq get
+   * or set with a responder, resolves with the answering iq as `[attrs, innerXml]`.
+   */
+  async send(args: AmfValue[], wantsAnswer: boolean): Promise<AmfValue> {
+    const upstream = this.upstream;
+    if (!upstream) throw new CallError('xmpp: not connected; call xmpp_connect first');
+    const [type, attrs, inner] = args;
+    if (typeof type !== 'string' || !STANZA_TYPES.has(type)) throw new CallError('xmpp: the first argument must be "message", "presence" or "iq"');
+    if (attrs !== null && attrs !== undefined && (typeof attrs !== 'object' || Array.isArray(attrs))) {
+      throw new CallError('xmpp: the second argument must be an object of attributes (to, type, id, xml:lang)');
+    }
+    if (inner !== null && inner !== undefined && typeof inner !== 'string') throw new CallError('xmpp: the third argument must be a string of inner XML');
+    let children: XmlNode[];
+    try {
+      // The inner XML is spliced into the stream: it must be a balanced, well-formed fragment.
+      children = parseFragment(inner ?? '', this.options.limits, NS.client);
+    } catch (error) {
+      throw new CallError(`xmpp: the inner XML is not a well-formed fragment (${error instanceof StreamError ? error.text : String(error)})`);
+    }
+    const attributes: XmlAttribute[] = [];
+    for (const [name, value] of Object.entries((attrs ?? {}) as Record<string, AmfValue>)) {
+      if (!SETTABLE_ATTRIBUTES.has(name) || value === null || value === undefined) continue;
+      const text = String(value);
+      if (name === 'xml:lang') attributes.push({ prefix: 'xml', local: 'lang', ns: NS.xml, value: text });
+      else attributes.push({ prefix: '', local: name, ns: '', value: text });
+    }
+    const iqType = attributes.find((a) => a.local === 'type' && a.prefix === '')?.value;
+    const isRequest = type === 'iq' && (iqType === 'get' || iqType === 'set');
+    if (type === 'iq' && !isRequest && iqType !== 'result' && iqType !== 'error') throw new CallError('xmpp: an iq needs type get, set, result or error');
+    let id = attributes.find((a) => a.local === 'id' && a.prefix === '')?.value;
+    if (isRequest && id === undefined) {
+      id = `rtmp-${randomUUID()}`;
+      attributes.push({ prefix: '', local: 'id', ns: '', value: id });
+    }
+    const element: XmlElement = { prefix: '', local: type as StanzaType, ns: NS.client, attrs: attributes, children };
+    if (type === 'iq' && !isRequest && id !== undefined) {
+      // The app answers an inbound request: no need for the gateway to answer it later.
+      const to = attributes.find((a) => a.local === 'to' && a.prefix === '')?.value ?? '';
+      const key = `${to}\u0000${id}`;
+      clearTimeout(this.unanswered.get(key));
+      this.unanswered.delete(key);
+    }
+    upstream.write(serialize(element));
+    if (!isRequest || !wantsAnswer) return null;
+    const requestId = id as string;
+    return new Promise<AmfValue>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pendingIqs.delete(requestId);
+        reject(new CallError(`xmpp: no answer to iq ${requestId} within ${this.options.iqTimeoutMs / 1000} s`));
+      }, this.options.iqTimeoutMs);
+      timer.unref();
+      this.pendingIqs.set(requestId, { resolve, reject, timer });
+    });
+  }
+
+  /** A stanza from the server, for the app. */
+  private inbound(element: XmlElement): void {
+    if (element.ns !== NS.client || !STANZA_TYPES.has(element.local)) return;
+    const type = attr(element, 'type');
+    const id = attr(element, 'id');
+    if (element.local === 'iq' && (type === 'result' || type === 'error') && id !== undefined) {
+      const pending = this.pendingIqs.get(id);
+      if (pending) {
+        this.pendingIqs.delete(id);
+        clearTimeout(pending.timer);
+        pending.resolve([attributesOf(element), innerXmlOf(element)]);
+        return;
+      }
+    }
+    if (element.local === 'iq' && (type === 'get' || type === 'set') && id !== undefined) this.expectAnswer(element, id);
+    this.peer.invoke(`xmpp_${element.local}`, [attributesOf(element), innerXmlOf(element)]);
+  }
+
+  /** No peer waits forever: an inbound request the app leaves unanswered gets an error. */
+  private expectAnswer(element: XmlElement, id: string): void {
+    const from = attr(element, 'from') ?? '';
+    const key = `${from}\u0000${id}`;
+    const timer = setTimeout(() => {
+      this.unanswered.delete(key);
+      const to = from === '' ? '' : ` to="${escapeAttr(from)}"`;
+      this.upstream?.write(
+        `<iq type="error" id="${escapeAttr(id)}"${to}><error type="cancel"><service-unavailable xmlns="${NS.stanzas}"/>` +
+          `<text xmlns="${NS.stanzas}">the Flash application did not answer</text></error></iq>`,
+      );
+    }, this.options.unansweredIqMs);
+    timer.unref();
+    this.unanswered.set(key, timer);
+  }
+
+  /** The XMPP connection ended without the app asking. */
+  private lost(error?: StreamError): void {
+    this.upstream = undefined;
+    this.failPending(new CallError('the XMPP connection was lost'));
+    const reason = error?.condition ?? 'remote-connection-failed';
+    this.options.log.info({ reason }, 'XMPP connection lost');
+    this.peer.invoke('xmpp_disconnected', [reason]);
+  }
+
+  private failPending(error: Error): void {
+    for (const [, pending] of this.pendingIqs) {
+      clearTimeout(pending.timer);
+      pending.reject(error);
+    }
+    this.pendingIqs.clear();
+    for (const timer of this.unanswered.values()) clearTimeout(timer);
+    this.unanswered.clear();
+  }
+
+  /** The RTMP connection is gone: close the XMPP stream properly. */
+  dispose(): void {
+    this.disposed = true;
+    const upstream = this.upstream;
+    this.upstream = undefined;
+    this.failPending(new CallError('the RTMP connection closed'));
+    if (upstream) void upstream.close();
+  }
+
+  get boundJid(): string {
+    return this.jid;
+  }
+}
