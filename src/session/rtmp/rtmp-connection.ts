@@ -252,6 +252,10 @@ export class RtmpConnection implements CallPeer {
   private close(reason: string): void {
     if (this.state === 'closed') return;
     this.log.info({ reason }, 'RTMP connection closed by the gateway');
+    // The app's NetConnection hears why before the socket closes (NetStatusEvent).
+    if (this.state === 'connected') {
+      this.invoke('onStatus', [amfObject({ level: 'status', code: 'NetConnection.Connect.Closed', description: reason })]);
+    }
     this.stop();
     this.channel.end();
   }
