@@ -192,8 +192,8 @@ export class RtmpConnection implements CallPeer {
     this.state = 'connected';
     this.sendControl({ type: 'window-ack-size', size: WINDOW_ACK_SIZE });
     this.sendControl({ type: 'set-peer-bandwidth', size: WINDOW_ACK_SIZE, limitType: PeerBandwidthLimit.Dynamic });
+    // The encoder switches to the new chunk size itself once it has encoded this message.
     this.sendControl({ type: 'set-chunk-size', chunkSize: OUTGOING_CHUNK_SIZE });
-    this.encoder.setChunkSize(OUTGOING_CHUNK_SIZE);
     this.sendControl({ type: 'user-control', event: { kind: 'stream-begin', streamId: 0 } });
     this.sendCommand('_result', txid, amfObject({ fmsVer: 'FMS/3,5,7,7009', capabilities: 31, mode: 1 }), [
       amfObject({
