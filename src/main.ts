@@ -25,6 +25,7 @@ import { RtmpConnection } from './session/rtmp/rtmp-connection.js';
 import { XmppCallApi } from './session/rtmp/xmpp-call-api.js';
 import { createHttpApp } from './edge/http-app.js';
 import { HttpFront } from './edge/http-listener.js';
+import { createRtmptHandler } from './edge/rtmpt.js';
 import { streamErrorXml, streamHeader, STREAM_CLOSE } from './xmpp/stream-header.js';
 import { UpstreamStream } from './xmpp/upstream.js';
 
@@ -138,9 +139,19 @@ async function startListeners(settings: Settings, log: Logger): Promise<RunningG
     else socket.destroy();
   };
 
+  const httpApp = createHttpApp({ policy });
+  const rtmpt = createRtmptHandler({
+    limiter,
+    log,
+    sessionTimeoutMs: settings.rtmptSessionTimeout * 1000,
+    maxBodyBytes: settings.maxStanzaBytes + 65536,
+    onSession: (channel, info) => startRtmp(channel, info.log.child({ transport: 'rtmpt' }), Buffer.alloc(0)),
+  });
   const httpFront = new HttpFront({
     refusal,
-    app: createHttpApp({ policy }),
+    app: (req, res) => {
+      if (!rtmpt.handle(req, res)) httpApp(req, res);
+    },
     // One frame may carry several stanzas (a coalesced send), but never much more than one.
     maxPayload: settings.maxStanzaBytes + 65536,
     allowOrigins: () => settings.websocketAllowOrigin,
@@ -156,9 +167,9 @@ async function startListeners(settings: Settings, log: Logger): Promise<RunningG
   });
 
 
-  const rtmpHandler = (connection: AcceptedConnection): void => {
-    const log = connection.log.child({ transport: 'rtmp' });
-    new RtmpConnection(new TcpChannel(connection.socket), {
+  /** One RTMP client over any channel (TCP, or an RTMPT tunnel). */
+  const startRtmp = (channel: ClientChannel, log: Logger, head: Buffer): void => {
+    const rtmp = new RtmpConnection(channel, {
       appName: settings.rtmpApp,
       amfLimits: { ...DEFAULT_AMF_LIMITS, maxStringBytes: settings.maxStanzaBytes },
       chunkLimits: { ...DEFAULT_CHUNK_DECODER_LIMITS, maxMessageLength: settings.maxStanzaBytes + 65536 },
@@ -175,7 +186,11 @@ async function startListeners(settings: Settings, log: Logger): Promise<RunningG
           unansweredIqMs: settings.rtmpUnansweredIqTimeout * 1000,
           log,
         }),
-    }).receive(connection.head);
+    });
+    if (head.length > 0) rtmp.receive(head);
+  };
+  const rtmpHandler = (connection: AcceptedConnection): void => {
+    startRtmp(new TcpChannel(connection.socket), connection.log.child({ transport: 'rtmp' }), connection.head);
     connection.socket.once('close', connection.release);
     connection.socket.resume();
   };
@@ -192,6 +207,8 @@ async function startListeners(settings: Settings, log: Logger): Promise<RunningG
       xmpp: xmppHandler,
       // WebSocket upgrades (Ruffle) and the demo page on the Flash port itself.
       'http-get': (connection) => httpFront.takeConnection(connection.socket, connection.head, connection.release),
+      // RTMPT (POST /open/1 …) on the Flash port too.
+      'http-post': (connection) => httpFront.takeConnection(connection.socket, connection.head, connection.release),
       // RTMP on the Flash port too (0x03), whether or not the RTMP port is on.
       rtmp: rtmpHandler,
     },
@@ -240,6 +257,7 @@ async function startListeners(settings: Settings, log: Logger): Promise<RunningG
     async stop() {
       policyServer?.close();
       rtmpServer?.close();
+      rtmpt.closeAll();
       httpServer?.close();
       httpServer?.closeAllConnections();
       await new Promise<void>((resolve) => flash.close(() => resolve()));

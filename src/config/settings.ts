@@ -52,6 +52,8 @@ export interface Settings {
   rtmpIqTimeout: number;
   /** How long an iq get/set for an RTMP app may stay unanswered before the gateway answers it. */
   rtmpUnansweredIqTimeout: number;
+  /** An RTMPT tunnel with no HTTP request for this long is closed. */
+  rtmptSessionTimeout: number;
   /** Dedicated socket policy port (Flash Player asks port 843 first); 0 turns it off. */
   policyPort: number;
   /** Address the policy port binds to. */
@@ -118,6 +120,7 @@ export const DEFAULTS: Readonly<Settings> = {
   rtmpApp: 'xmpp',
   rtmpIqTimeout: 30,
   rtmpUnansweredIqTimeout: 30,
+  rtmptSessionTimeout: 30,
   policyPort: 843,
   policyHost: '0.0.0.0',
   policyAllowFrom: ['*'],
@@ -156,6 +159,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'rtmpApp', kind: 'string', value: 'NAME', help: 'RTMP application: rtmp://host/NAME' },
   { key: 'rtmpIqTimeout', kind: 'seconds', min: 1, help: 'wait for the answer to an iq an RTMP app sent, in seconds' },
   { key: 'rtmpUnansweredIqTimeout', kind: 'seconds', min: 1, help: 'answer for an RTMP app that leaves an iq unanswered, after seconds' },
+  { key: 'rtmptSessionTimeout', kind: 'seconds', min: 1, help: 'close an RTMPT tunnel idle this long, in seconds' },
   { key: 'policyPort', kind: 'port', help: 'socket policy port, 0 = off' },
   { key: 'policyHost', kind: 'string', value: 'ADDRESS', help: 'address the policy port binds to' },
   { key: 'policyAllowFrom', kind: 'strings', value: 'DOMAIN', help: 'page domain allowed by the policy file (repeatable)' },
