@@ -23,6 +23,8 @@ import { DEFAULT_AMF_LIMITS } from './codec/amf/amf3.js';
 import { DEFAULT_CHUNK_DECODER_LIMITS } from './codec/rtmp/chunk-decoder.js';
 import { RtmpConnection } from './session/rtmp/rtmp-connection.js';
 import { XmppCallApi } from './session/rtmp/xmpp-call-api.js';
+import { XiffRedfireApi } from './session/rtmp/xiff-redfire-api.js';
+import { ReattachRegistry } from './session/rtmp/reattach.js';
 import { createHttpApp } from './edge/http-app.js';
 import { HttpFront } from './edge/http-listener.js';
 import { createRtmptHandler } from './edge/rtmpt.js';
@@ -167,6 +169,7 @@ async function startListeners(settings: Settings, log: Logger): Promise<RunningG
   });
 
 
+  const reattach = new ReattachRegistry(settings.rtmpReattachGrace * 1000, settings.maxPendingStanzas, log);
   /** One RTMP client over any channel (TCP, or an RTMPT tunnel). */
   const startRtmp = (channel: ClientChannel, log: Logger, head: Buffer): void => {
     const rtmp = new RtmpConnection(channel, {
@@ -176,7 +179,7 @@ async function startListeners(settings: Settings, log: Logger): Promise<RunningG
       idleTimeoutMs: settings.idleTimeout * 1000,
       connectTimeoutMs: settings.authTimeout * 1000,
       log,
-      createApi: (peer) =>
+      createApplications: (peer) => [
         new XmppCallApi(peer, {
           domains: settings.domain,
           limits,
@@ -186,6 +189,15 @@ async function startListeners(settings: Settings, log: Logger): Promise<RunningG
           unansweredIqMs: settings.rtmpUnansweredIqTimeout * 1000,
           log,
         }),
+        new XiffRedfireApi(peer, {
+          domains: settings.domain,
+          limits,
+          connectUpstream: (domain) => connectUpstream(domain, undefined, log),
+          loginTimeoutMs: settings.authTimeout * 1000,
+          reattach,
+          log,
+        }),
+      ],
     });
     if (head.length > 0) rtmp.receive(head);
   };
@@ -258,6 +270,7 @@ async function startListeners(settings: Settings, log: Logger): Promise<RunningG
       policyServer?.close();
       rtmpServer?.close();
       rtmpt.closeAll();
+      reattach.closeAll();
       httpServer?.close();
       httpServer?.closeAllConnections();
       await new Promise<void>((resolve) => flash.close(() => resolve()));

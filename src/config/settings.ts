@@ -52,6 +52,8 @@ export interface Settings {
   rtmpIqTimeout: number;
   /** How long an iq get/set for an RTMP app may stay unanswered before the gateway answers it. */
   rtmpUnansweredIqTimeout: number;
+  /** How long a Redfire client's XMPP session waits for it to reconnect. */
+  rtmpReattachGrace: number;
   /** An RTMPT tunnel with no HTTP request for this long is closed. */
   rtmptSessionTimeout: number;
   /** Dedicated socket policy port (Flash Player asks port 843 first); 0 turns it off. */
@@ -120,6 +122,7 @@ export const DEFAULTS: Readonly<Settings> = {
   rtmpApp: 'xmpp',
   rtmpIqTimeout: 30,
   rtmpUnansweredIqTimeout: 30,
+  rtmpReattachGrace: 60,
   rtmptSessionTimeout: 30,
   policyPort: 843,
   policyHost: '0.0.0.0',
@@ -159,6 +162,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'rtmpApp', kind: 'string', value: 'NAME', help: 'RTMP application: rtmp://host/NAME' },
   { key: 'rtmpIqTimeout', kind: 'seconds', min: 1, help: 'wait for the answer to an iq an RTMP app sent, in seconds' },
   { key: 'rtmpUnansweredIqTimeout', kind: 'seconds', min: 1, help: 'answer for an RTMP app that leaves an iq unanswered, after seconds' },
+  { key: 'rtmpReattachGrace', kind: 'seconds', min: 1, help: "keep a dropped Redfire client's XMPP session for it, in seconds" },
   { key: 'rtmptSessionTimeout', kind: 'seconds', min: 1, help: 'close an RTMPT tunnel idle this long, in seconds' },
   { key: 'policyPort', kind: 'port', help: 'socket policy port, 0 = off' },
   { key: 'policyHost', kind: 'string', value: 'ADDRESS', help: 'address the policy port binds to' },

@@ -14,7 +14,7 @@ import { RtmpError } from '../../codec/rtmp/errors.js';
 import { ServerHandshake } from '../../codec/rtmp/handshake.js';
 import type { Logger } from '../../log/logger.js';
 import type { ClientChannel } from '../../transport/channel.js';
-import { CallError, type CallPeer, type XmppCallApi } from './xmpp-call-api.js';
+import { CallError, type CallPeer, type RtmpApplication } from './xmpp-call-api.js';
 
 export interface RtmpConnectionOptions {
   /** The application clients connect to: rtmp://host/APP. */
@@ -25,7 +25,8 @@ export interface RtmpConnectionOptions {
   readonly idleTimeoutMs: number;
   /** Time from connect to a completed handshake and NetConnection connect. */
   readonly connectTimeoutMs: number;
-  readonly createApi: (peer: CallPeer) => XmppCallApi;
+  /** The call dialects this connection answers, tried in order. */
+  readonly createApplications: (peer: CallPeer) => RtmpApplication[];
   readonly log: Logger;
 }
 
@@ -43,7 +44,7 @@ export class RtmpConnection implements CallPeer {
   private readonly decoder: ChunkDecoder;
   private readonly encoder = new ChunkEncoder();
   private readonly acks = new AckTracker();
-  private api: XmppCallApi | undefined;
+  private applications: RtmpApplication[] = [];
   private objectEncoding = 0;
   private readonly idleTimer: NodeJS.Timeout;
   private readonly pingTimer: NodeJS.Timeout;
@@ -126,28 +127,24 @@ export class RtmpConnection implements CallPeer {
       this.close(`call ${name} before connect`);
       return;
     }
-    const api = this.api as XmppCallApi;
-    switch (name) {
-      case 'xmpp_connect':
-        this.answer(txid, name, api.connect(args));
-        return;
-      case 'xmpp_disconnect':
-        this.answer(txid, name, api.disconnect());
-        return;
-      case 'xmpp':
-        this.answer(txid, name, api.send(args, txid > 0));
-        return;
-      case 'close':
-        this.close('the client closed the NetConnection');
-        return;
-      case 'createStream':
-        // Harmless for clients that create a stream by habit; the API needs none.
-        if (txid > 0) this.result(txid, 1);
-        return;
-      default:
-        // A silent server would leave the client's responder waiting forever (rtmp.md).
-        if (txid > 0) this.error(txid, 'NetConnection.Call.Failed', `unknown method ${name}`);
+    if (name === 'close') {
+      this.close('the client closed the NetConnection');
+      return;
     }
+    if (name === 'createStream') {
+      // Harmless for clients that create a stream by habit; the API needs none.
+      if (txid > 0) this.result(txid, 1);
+      return;
+    }
+    for (const application of this.applications) {
+      const pending = application.call(name, args, txid);
+      if (pending) {
+        this.answer(txid, name, pending);
+        return;
+      }
+    }
+    // A silent server would leave the client's responder waiting forever (rtmp.md).
+    if (txid > 0) this.error(txid, 'NetConnection.Call.Failed', `unknown method ${name}`);
   }
 
   private answer(txid: number, name: string, pending: Promise<AmfValue>): void {
@@ -204,7 +201,7 @@ export class RtmpConnection implements CallPeer {
         data: new AmfEcmaArray([['version', '3,5,7,7009']]),
       }),
     ]);
-    this.api = this.options.createApi(this);
+    this.applications = this.options.createApplications(this);
     this.log.info({ app, objectEncoding: this.objectEncoding, handshake: this.handshake.form }, 'RTMP client connected');
   }
 
@@ -270,6 +267,6 @@ export class RtmpConnection implements CallPeer {
     clearTimeout(this.idleTimer);
     clearInterval(this.pingTimer);
     clearTimeout(this.connectTimer);
-    this.api?.dispose();
+    for (const application of this.applications) application.dispose();
   }
 }

@@ -11,9 +11,10 @@ import { parseFragment, type XmlLimits } from '../../codec/xml/parser.js';
 import { escapeAttr, escapeText, serialize } from '../../codec/xml/serializer.js';
 import { LoginError, StreamError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
-import { loginUpstream } from '../../xmpp/login.js';
-import type { UpstreamStream } from '../../xmpp/upstream.js';
 import type { AmfValue } from '../../codec/amf/values.js';
+import { CallError, XmppLink, type ConnectUpstream } from './xmpp-link.js';
+
+export { CallError };
 
 /** What the API needs of the RTMP connection it serves. */
 export interface CallPeer {
@@ -21,16 +22,19 @@ export interface CallPeer {
   invoke(method: string, args: AmfValue[]): void;
 }
 
-/** A call the app made wrongly: its responder gets `_error` with this description. */
-export class CallError extends Error {
-  override readonly name = 'CallError';
+/** What an RTMP connection dispatches its calls to (one per dialect). */
+export interface RtmpApplication {
+  /** Answers a call (`txid` 0: no responder); undefined when the method is not this dialect's. */
+  call(method: string, args: AmfValue[], txid: number): Promise<AmfValue> | undefined;
+  /** The RTMP connection is gone. */
+  dispose(): void;
 }
 
 export interface XmppCallApiOptions {
   readonly domains: readonly string[];
   readonly limits: XmlLimits;
   /** Connects to the server for a domain (resolves after TLS, with the server's features). */
-  readonly connectUpstream: (domain: string) => Promise<{ stream: UpstreamStream; features: XmlElement }>;
+  readonly connectUpstream: ConnectUpstream;
   readonly loginTimeoutMs: number;
   /** How long an iq sent with a responder waits for its answer. */
   readonly iqTimeoutMs: number;
@@ -62,9 +66,8 @@ export function innerXmlOf(element: XmlElement): string {
   return out;
 }
 
-export class XmppCallApi {
-  private upstream: UpstreamStream | undefined;
-  private jid = '';
+export class XmppCallApi implements RtmpApplication {
+  private upstream: XmppLink | undefined;
   private connecting = false;
   /** iq get/set the app sent with a responder, by id. */
   private readonly pendingIqs = new Map<string, { resolve: (value: AmfValue) => void; reject: (error: Error) => void; timer: NodeJS.Timeout }>();
@@ -79,6 +82,19 @@ export class XmppCallApi {
 
   get connected(): boolean {
     return this.upstream !== undefined;
+  }
+
+  call(method: string, args: AmfValue[], txid: number): Promise<AmfValue> | undefined {
+    switch (method) {
+      case 'xmpp_connect':
+        return this.connect(args);
+      case 'xmpp_disconnect':
+        return this.disconnect();
+      case 'xmpp':
+        return this.send(args, txid > 0);
+      default:
+        return undefined;
+    }
   }
 
   /** `xmpp_connect({username, domain, password, resource})` → 1 when logged in, else 0. */
@@ -97,26 +113,18 @@ export class XmppCallApi {
     const username = field('username');
     const password = field('password');
     this.connecting = true;
-    let stream: UpstreamStream | undefined;
     try {
-      const connected = await this.options.connectUpstream(domain);
-      stream = connected.stream;
-      const { jid } = await loginUpstream(stream, connected.features, {
-        credentials: username === '' && password === '' ? undefined : { username, password },
-        resource: field('resource'),
-        timeoutMs: this.options.loginTimeoutMs,
-      });
+      const credentials = username === '' && password === '' ? undefined : { username, password };
+      const link = await XmppLink.open(this.options.connectUpstream, domain, credentials, field('resource'), this.options.loginTimeoutMs);
       if (this.disposed) {
-        void stream.close();
+        void link.close();
         return 0;
       }
-      this.upstream = stream;
-      this.jid = jid;
-      stream.attach({ element: (e) => this.inbound(e), ended: (error) => this.lost(error) });
-      this.options.log.info({ jid, method: 'rtmp' }, 'client authenticated');
+      this.upstream = link;
+      link.listen({ stanza: (e) => this.inbound(e), lost: (reason) => this.lost(reason) });
+      this.options.log.info({ jid: link.jid, method: 'rtmp' }, 'client authenticated');
       return 1;
     } catch (error) {
-      if (stream) void stream.close();
       if (error instanceof LoginError) return this.refused(error.condition, error.text);
       if (error instanceof StreamError) return this.refused(error.condition, error.text);
       throw error;
@@ -185,7 +193,7 @@ export class XmppCallApi {
       clearTimeout(this.unanswered.get(key));
       this.unanswered.delete(key);
     }
-    upstream.write(serialize(element));
+    upstream.send(element);
     if (!isRequest || !wantsAnswer) return null;
     const requestId = id as string;
     return new Promise<AmfValue>((resolve, reject) => {
@@ -223,7 +231,7 @@ export class XmppCallApi {
     const timer = setTimeout(() => {
       this.unanswered.delete(key);
       const to = from === '' ? '' : ` to="${escapeAttr(from)}"`;
-      this.upstream?.write(
+      this.upstream?.sendRaw(
         `<iq type="error" id="${escapeAttr(id)}"${to}><error type="cancel"><service-unavailable xmlns="${NS.stanzas}"/>` +
           `<text xmlns="${NS.stanzas}">the Flash application did not answer</text></error></iq>`,
       );
@@ -233,10 +241,9 @@ export class XmppCallApi {
   }
 
   /** The XMPP connection ended without the app asking. */
-  private lost(error?: StreamError): void {
+  private lost(reason: string): void {
     this.upstream = undefined;
     this.failPending(new CallError('the XMPP connection was lost'));
-    const reason = error?.condition ?? 'remote-connection-failed';
     this.options.log.info({ reason }, 'XMPP connection lost');
     this.peer.invoke('xmpp_disconnected', [reason]);
   }
@@ -258,9 +265,5 @@ export class XmppCallApi {
     this.upstream = undefined;
     this.failPending(new CallError('the RTMP connection closed'));
     if (upstream) void upstream.close();
-  }
-
-  get boundJid(): string {
-    return this.jid;
   }
 }
