@@ -36,6 +36,7 @@ export interface RunningGateway {
   readonly policyPort: number | undefined;
   readonly httpPort: number | undefined;
   readonly rtmpPort: number | undefined;
+  readonly rtmpsPort: number | undefined;
   readonly httpsEnabled: boolean;
   stop(): Promise<void>;
 }
@@ -260,15 +261,33 @@ async function startListeners(settings: Settings, log: Logger): Promise<RunningG
           refuse,
         });
 
+  const rtmpsServer =
+    settings.rtmpsPort === 0 || !tls
+      ? undefined
+      : await startFlashListener({
+          name: 'rtmps',
+          tls: { cert: tls.cert, key: tls.key, minVersion: settings.rtmpsMinTls, maxVersion: settings.rtmpsMaxTls },
+          host: settings.rtmpHost,
+          port: settings.rtmpsPort,
+          sniffTimeoutMs: settings.sniffTimeout * 1000,
+          limiter,
+          policy,
+          log,
+          handlers: { rtmp: rtmpHandler },
+          refuse,
+        });
+
   return {
     flashPort,
     policyPort: policyServer ? (policyServer.address() as net.AddressInfo).port : undefined,
     httpPort: httpServer ? (httpServer.address() as net.AddressInfo).port : undefined,
     rtmpPort: rtmpServer ? (rtmpServer.address() as net.AddressInfo).port : undefined,
+    rtmpsPort: rtmpsServer ? (rtmpsServer.address() as net.AddressInfo).port : undefined,
     httpsEnabled: tls !== undefined,
     async stop() {
       policyServer?.close();
       rtmpServer?.close();
+      rtmpsServer?.close();
       rtmpt.closeAll();
       reattach.closeAll();
       httpServer?.close();

@@ -100,6 +100,13 @@ export function validateSettings(raw: Record<string, unknown>, source = 'setting
       throw new ConfigError(`${flag}: cannot read ${file}: ${(error as Error).message}`);
     }
   }
+  if (settings.rtmpsPort !== 0 && settings.tlsCert === undefined) {
+    throw new ConfigError('--rtmps-port needs a certificate: give --tls-cert and --tls-key');
+  }
+  const tlsOrder = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
+  if (tlsOrder.indexOf(settings.rtmpsMinTls) > tlsOrder.indexOf(settings.rtmpsMaxTls)) {
+    throw new ConfigError(`--rtmps-min-tls ${settings.rtmpsMinTls} is newer than --rtmps-max-tls ${settings.rtmpsMaxTls}`);
+  }
   settings.websocketAllowOrigin = settings.websocketAllowOrigin.map((o) => (o === '*' ? o : o.replace(/\/+$/, '').toLowerCase()));
   if (settings.upstreamCa !== undefined) {
     try {

@@ -52,6 +52,14 @@ export interface Settings {
   rtmpIqTimeout: number;
   /** How long an iq get/set for an RTMP app may stay unanswered before the gateway answers it. */
   rtmpUnansweredIqTimeout: number;
+  /** RTMPS: RTMP inside TLS on its own port, with --tls-cert and --tls-key; 0 turns it off. */
+  rtmpsPort: number;
+  /**
+   * TLS versions accepted on the RTMPS port. Flash-era clients predate TLS 1.3, and librtmp
+   * (GnuTLS) fails on TLS 1.3 session tickets: 1.2 by default (shared/spec/rtmp.md).
+   */
+  rtmpsMinTls: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+  rtmpsMaxTls: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
   /** How long a Redfire client's XMPP session waits for it to reconnect. */
   rtmpReattachGrace: number;
   /** An RTMPT tunnel with no HTTP request for this long is closed. */
@@ -122,6 +130,9 @@ export const DEFAULTS: Readonly<Settings> = {
   rtmpApp: 'xmpp',
   rtmpIqTimeout: 30,
   rtmpUnansweredIqTimeout: 30,
+  rtmpsPort: 0,
+  rtmpsMinTls: 'TLSv1.2',
+  rtmpsMaxTls: 'TLSv1.2',
   rtmpReattachGrace: 60,
   rtmptSessionTimeout: 30,
   policyPort: 843,
@@ -162,6 +173,9 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'rtmpApp', kind: 'string', value: 'NAME', help: 'RTMP application: rtmp://host/NAME' },
   { key: 'rtmpIqTimeout', kind: 'seconds', min: 1, help: 'wait for the answer to an iq an RTMP app sent, in seconds' },
   { key: 'rtmpUnansweredIqTimeout', kind: 'seconds', min: 1, help: 'answer for an RTMP app that leaves an iq unanswered, after seconds' },
+  { key: 'rtmpsPort', kind: 'port', help: 'RTMPS port (needs --tls-cert and --tls-key); 0 = off' },
+  { key: 'rtmpsMinTls', kind: 'enum', choices: ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'], help: 'oldest TLS version on the RTMPS port' },
+  { key: 'rtmpsMaxTls', kind: 'enum', choices: ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'], help: 'newest TLS version on the RTMPS port (1.3 breaks librtmp)' },
   { key: 'rtmpReattachGrace', kind: 'seconds', min: 1, help: "keep a dropped Redfire client's XMPP session for it, in seconds" },
   { key: 'rtmptSessionTimeout', kind: 'seconds', min: 1, help: 'close an RTMPT tunnel idle this long, in seconds' },
   { key: 'policyPort', kind: 'port', help: 'socket policy port, 0 = off' },

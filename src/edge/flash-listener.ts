@@ -4,6 +4,7 @@
  * a session; protocols not served (yet) are closed.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { socketPolicyReply, type PolicyOptions } from '../codec/policy/policy-file.js';
 import type { Logger } from '../log/logger.js';
 import type { ConnectionLimiter } from './connection-limiter.js';
@@ -26,7 +27,9 @@ export interface AcceptedConnection {
 
 export interface FlashListenerOptions {
   /** What the log calls this port. */
-  readonly name: 'flash' | 'rtmp';
+  readonly name: 'flash' | 'rtmp' | 'rtmps';
+  /** TLS first (RTMPS), then the same sniffing inside it. */
+  readonly tls?: tls.TlsOptions;
   readonly host: string;
   readonly port: number;
   readonly sniffTimeoutMs: number;
@@ -41,7 +44,15 @@ export interface FlashListenerOptions {
 
 
 export function startFlashListener(options: FlashListenerOptions): Promise<net.Server> {
-  const server = net.createServer({ noDelay: true }, (socket) => accept(socket, options));
+  const server = options.tls
+    ? tls.createServer(options.tls, (socket) => accept(socket, options))
+    : net.createServer({ noDelay: true }, (socket) => accept(socket, options));
+  if (options.tls) {
+    server.on('tlsClientError', (error: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
+      options.log.debug({ code: error.code, remote: socket.remoteAddress }, `TLS handshake failed: ${error.message}`);
+      socket.destroy();
+    });
+  }
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {
@@ -49,7 +60,7 @@ export function startFlashListener(options: FlashListenerOptions): Promise<net.S
       const address = server.address() as net.AddressInfo;
       options.log.info(
         { listener: options.name, host: address.address, port: address.port },
-        `${options.name === 'flash' ? 'Flash' : 'RTMP'} port listening on ${address.address}:${address.port}`,
+        `${{ flash: 'Flash', rtmp: 'RTMP', rtmps: 'RTMPS' }[options.name]} port listening on ${address.address}:${address.port}`,
       );
       resolve(server);
     });

@@ -44,6 +44,8 @@ const BAD: ReadonlyArray<readonly [string[], RegExp]> = [
   [[...BASE, '--max-stanza-bytes', '10'], /--max-stanza-bytes .*at least 1024/],
   [[...BASE, '--upstream-ca', '/nonexistent/ca.pem'], /--upstream-ca: cannot read/],
   [[...BASE, 'positional'], /Unexpected argument|positional/i],
+  [[...BASE, '--rtmps-port', '1936'], /--rtmps-port needs a certificate/],
+  [[...BASE, '--tls-cert', '/etc/hostname'], /--tls-cert and --tls-key go together/],
 ];
 
 for (const [args, message] of BAD) {
