@@ -3,7 +3,7 @@
  * later): bytes in, bytes out, backpressure, close. Sessions never see a socket.
  */
 export interface ClientChannel {
-  readonly transport: 'tcp' | 'websocket';
+  readonly transport: 'tcp' | 'websocket' | 'rtmpt';
   readonly remoteAddress: string;
   readonly remotePort: number;
   /** Queues output (text is UTF-8); writes made in one tick reach the peer together. */
