@@ -12,6 +12,44 @@ export interface CommandLine {
   readonly help: boolean;
   readonly version: boolean;
   readonly settings: Settings;
+  readonly secrets: Secrets;
+}
+
+/** Secrets read from files or the environment: never from flags, never logged. */
+export interface Secrets {
+  readonly componentSecret: string | undefined;
+  readonly pushToken: string | undefined;
+}
+
+export const COMPONENT_SECRET_ENV = 'FLASH_XMPP_GATEWAY_COMPONENT_SECRET';
+export const PUSH_TOKEN_ENV = 'FLASH_XMPP_GATEWAY_PUSH_TOKEN';
+
+function readSecret(file: string | undefined, envName: string, flag: string, env: NodeJS.ProcessEnv): string | undefined {
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8').trim();
+    } catch (error) {
+      throw new ConfigError(`${flag}: cannot read ${file}: ${(error as Error).message}`);
+    }
+    if (text === '') throw new ConfigError(`${flag}: ${file} is empty`);
+    return text;
+  }
+  const value = env[envName]?.trim();
+  return value === '' ? undefined : value;
+}
+
+/** Reads the secrets the settings point to, and checks they are there when needed. */
+export function loadSecrets(settings: Settings, env: NodeJS.ProcessEnv = process.env): Secrets {
+  const componentSecret = readSecret(settings.componentSecretFile, COMPONENT_SECRET_ENV, '--component-secret-file', env);
+  const pushToken = readSecret(settings.pushTokenFile, PUSH_TOKEN_ENV, '--push-token-file', env);
+  if (settings.component !== undefined && componentSecret === undefined) {
+    throw new ConfigError(`--component needs its secret: --component-secret-file FILE or the environment variable ${COMPONENT_SECRET_ENV}`);
+  }
+  if (pushToken !== undefined && settings.component === undefined) {
+    throw new ConfigError('the push API needs the room-control component: give --component DOMAIN');
+  }
+  return { componentSecret, pushToken };
 }
 
 /** Parses argv (without node and script), reads `--config FILE` if given, validates it all. */
@@ -33,7 +71,7 @@ export function loadCommandLine(argv: readonly string[]): CommandLine {
   }
   const values = parsed.values as Record<string, string | string[] | boolean | undefined>;
   if (values['help'] === true || values['version'] === true) {
-    return { help: values['help'] === true, version: values['version'] === true, settings: { ...DEFAULTS } };
+    return { help: values['help'] === true, version: values['version'] === true, settings: { ...DEFAULTS }, secrets: { componentSecret: undefined, pushToken: undefined } };
   }
 
   const raw: Record<string, unknown> = {};
@@ -43,7 +81,8 @@ export function loadCommandLine(argv: readonly string[]): CommandLine {
     const value = values[flagName(spec.key).slice(2)];
     if (value !== undefined) raw[spec.key] = value;
   }
-  return { help: false, version: false, settings: validateSettings(raw, 'command line') };
+  const settings = validateSettings(raw, 'command line');
+  return { help: false, version: false, settings, secrets: loadSecrets(settings) };
 }
 
 function readConfigFile(path: string): Record<string, unknown> {
@@ -107,6 +146,7 @@ export function validateSettings(raw: Record<string, unknown>, source = 'setting
   if (tlsOrder.indexOf(settings.rtmpsMinTls) > tlsOrder.indexOf(settings.rtmpsMaxTls)) {
     throw new ConfigError(`--rtmps-min-tls ${settings.rtmpsMinTls} is newer than --rtmps-max-tls ${settings.rtmpsMaxTls}`);
   }
+  if (settings.component !== undefined) settings.component = settings.component.toLowerCase();
   settings.websocketAllowOrigin = settings.websocketAllowOrigin.map((o) => (o === '*' ? o : o.replace(/\/+$/, '').toLowerCase()));
   if (settings.upstreamCa !== undefined) {
     try {

@@ -64,6 +64,18 @@ export interface Settings {
   rtmpReattachGrace: number;
   /** An RTMPT tunnel with no HTTP request for this long is closed. */
   rtmptSessionTimeout: number;
+  /** The XEP-0114 component domain serving room control (e.g. control.example.org); off when unset. */
+  component: string | undefined;
+  /** The XMPP server's component port (default: the upstream host, port 5347). */
+  componentUpstream: HostPort | undefined;
+  /** File holding the component secret (or FLASH_XMPP_GATEWAY_COMPONENT_SECRET); never a flag. */
+  componentSecretFile: string | undefined;
+  /** File holding the bearer token of the HTTP push API (or FLASH_XMPP_GATEWAY_PUSH_TOKEN). */
+  pushTokenFile: string | undefined;
+  /** The nick the room-control service joins rooms with. */
+  roomControlNick: string;
+  /** How long occupants have to answer a pushed IQ before it counts as failed. */
+  roomControlTimeout: number;
   /** Dedicated socket policy port (Flash Player asks port 843 first); 0 turns it off. */
   policyPort: number;
   /** Address the policy port binds to. */
@@ -135,6 +147,12 @@ export const DEFAULTS: Readonly<Settings> = {
   rtmpsMaxTls: 'TLSv1.2',
   rtmpReattachGrace: 60,
   rtmptSessionTimeout: 30,
+  component: undefined,
+  componentUpstream: undefined,
+  componentSecretFile: undefined,
+  pushTokenFile: undefined,
+  roomControlNick: 'room-control',
+  roomControlTimeout: 10,
   policyPort: 843,
   policyHost: '0.0.0.0',
   policyAllowFrom: ['*'],
@@ -178,6 +196,12 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'rtmpsMaxTls', kind: 'enum', choices: ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'], help: 'newest TLS version on the RTMPS port (1.3 breaks librtmp)' },
   { key: 'rtmpReattachGrace', kind: 'seconds', min: 1, help: "keep a dropped Redfire client's XMPP session for it, in seconds" },
   { key: 'rtmptSessionTimeout', kind: 'seconds', min: 1, help: 'close an RTMPT tunnel idle this long, in seconds' },
+  { key: 'component', kind: 'string', value: 'DOMAIN', help: 'XEP-0114 component domain for room control (off when unset)' },
+  { key: 'componentUpstream', kind: 'hostport', help: "the XMPP server's component port (default: upstream host, 5347)" },
+  { key: 'componentSecretFile', kind: 'file', help: 'file with the component secret (or env FLASH_XMPP_GATEWAY_COMPONENT_SECRET)' },
+  { key: 'pushTokenFile', kind: 'file', help: 'file with the HTTP push API token (or env FLASH_XMPP_GATEWAY_PUSH_TOKEN)' },
+  { key: 'roomControlNick', kind: 'string', value: 'NICK', help: 'nick the room-control service joins rooms with' },
+  { key: 'roomControlTimeout', kind: 'seconds', min: 1, help: 'time occupants have to answer a push, in seconds' },
   { key: 'policyPort', kind: 'port', help: 'socket policy port, 0 = off' },
   { key: 'policyHost', kind: 'string', value: 'ADDRESS', help: 'address the policy port binds to' },
   { key: 'policyAllowFrom', kind: 'strings', value: 'DOMAIN', help: 'page domain allowed by the policy file (repeatable)' },
