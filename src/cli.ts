@@ -66,11 +66,11 @@ async function main(): Promise<void> {
     process.stdout.write(packageVersion() + '\n');
     return;
   }
-  const { settings } = commandLine;
+  const { settings, secrets } = commandLine;
   const log = createLogger(settings.logLevel);
   let gateway;
   try {
-    gateway = await startGateway(settings, log, (text) => process.stderr.write(text + '\n'));
+    gateway = await startGateway(settings, log, (text) => process.stderr.write(text + '\n'), secrets);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`flash-xmpp-gateway: ${error.message}\n`);

@@ -28,6 +28,11 @@ import { ReattachRegistry } from './session/rtmp/reattach.js';
 import { createHttpApp } from './edge/http-app.js';
 import { HttpFront } from './edge/http-listener.js';
 import { createRtmptHandler } from './edge/rtmpt.js';
+import type { Secrets } from './config/load.js';
+import type { XmlLimits } from './codec/xml/parser.js';
+import { ComponentConnection } from './xmpp/component.js';
+import { RoomControlService } from './services/room-control.js';
+import { createPushApi } from './services/push-api.js';
 import { streamErrorXml, streamHeader, STREAM_CLOSE } from './xmpp/stream-header.js';
 import { UpstreamStream } from './xmpp/upstream.js';
 
@@ -45,7 +50,12 @@ export interface RunningGateway {
  * Starts the gateway; with no upstream configured, in front of the embedded demo server
  * (src/embedded/default-server.ts), whose details `say` prints for people.
  */
-export async function startGateway(configured: Settings, log: Logger, say: (text: string) => void = () => undefined): Promise<RunningGateway> {
+export async function startGateway(
+  configured: Settings,
+  log: Logger,
+  say: (text: string) => void = () => undefined,
+  secrets: Secrets = { componentSecret: undefined, pushToken: undefined },
+): Promise<RunningGateway> {
   let embedded: EmbeddedServer | undefined;
   let settings = configured;
   if (!configured.upstream) {
@@ -59,7 +69,7 @@ export async function startGateway(configured: Settings, log: Logger, say: (text
     settings = { ...configured, upstream: embedded.upstream, domain: [embedded.domain], upstreamTls: 'off' };
   }
   try {
-    const running = await startListeners(settings, log);
+    const running = await startListeners(settings, log, secrets);
     if (embedded) say(embeddedBanner(settings, running, embedded));
     return {
       ...running,
@@ -74,7 +84,43 @@ export async function startGateway(configured: Settings, log: Logger, say: (text
   }
 }
 
-async function startListeners(settings: Settings, log: Logger): Promise<RunningGateway> {
+/** The XEP-0114 component and the room-control service on it, with the HTTP push API. */
+function startRoomControl(settings: Settings, secrets: Secrets, log: Logger, limits: XmlLimits) {
+  if (settings.component === undefined || secrets.componentSecret === undefined) return undefined;
+  const upstream = settings.componentUpstream ?? { host: settings.upstream?.host ?? '127.0.0.1', port: 5347 };
+  const componentLog = log.child({ component: settings.component });
+  const component = new ComponentConnection({
+    host: upstream.host,
+    port: upstream.port,
+    domain: settings.component,
+    secret: secrets.componentSecret,
+    limits: { ...limits, maxStanzaBytes: settings.maxUpstreamStanzaBytes },
+    keepaliveMs: settings.upstreamKeepalive * 1000,
+    handshakeTimeoutMs: settings.upstreamConnectTimeout * 1000,
+    log: componentLog,
+  });
+  const service = new RoomControlService({
+    component: {
+      get state() {
+        return component.state;
+      },
+      send: (element) => component.send(element),
+      iq: (element, timeoutMs) => component.iq(element, timeoutMs),
+      onStanza: (handler) => void component.onStanza(handler),
+      onState: (handler) => void component.onState((change) => handler(change.state)),
+    },
+    domain: settings.component,
+    serviceJid: `rooms@${settings.component}/${settings.roomControlNick}`,
+    nick: settings.roomControlNick,
+    answerTimeoutMs: settings.roomControlTimeout * 1000,
+    log: componentLog,
+  });
+  component.start();
+  const pushApi = secrets.pushToken === undefined ? undefined : createPushApi({ token: secrets.pushToken, service, limits, log: componentLog });
+  return { component, service, pushApi };
+}
+
+async function startListeners(settings: Settings, log: Logger, secrets: Secrets): Promise<RunningGateway> {
   const upstream = settings.upstream;
   if (!upstream) throw new ConfigError('no XMPP server configured; give --upstream HOST:PORT');
   const ca = settings.upstreamCa !== undefined ? readFileSync(settings.upstreamCa) : undefined;
@@ -143,6 +189,7 @@ async function startListeners(settings: Settings, log: Logger): Promise<RunningG
   };
 
   const httpApp = createHttpApp({ policy });
+  const roomControl = startRoomControl(settings, secrets, log, limits);
   const rtmpt = createRtmptHandler({
     limiter,
     log,
@@ -153,6 +200,7 @@ async function startListeners(settings: Settings, log: Logger): Promise<RunningG
   const httpFront = new HttpFront({
     refusal,
     app: (req, res) => {
+      if (roomControl?.pushApi?.(req, res)) return;
       if (!rtmpt.handle(req, res)) httpApp(req, res);
     },
     // One frame may carry several stanzas (a coalesced send), but never much more than one.
@@ -289,6 +337,8 @@ async function startListeners(settings: Settings, log: Logger): Promise<RunningG
       rtmpServer?.close();
       rtmpsServer?.close();
       rtmpt.closeAll();
+      roomControl?.service.leaveAll();
+      await roomControl?.component.stop();
       reattach.closeAll();
       httpServer?.close();
       httpServer?.closeAllConnections();

@@ -1,5 +1,6 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, mkdir, writeFile, readFile, chmod, rm } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ChildOutput, LiveChildren, PortInUse, logTails, readText, retryOnPortInUse } from './children.js';
@@ -51,13 +52,20 @@ export interface ProsodyInstance {
   dir: string;
   configFile: string;
   logFile: string;
-  pid: number;
+  /** The current process (a new one after restart()). */
+  readonly pid: number;
   /** Last `lines` lines of Prosody's log file plus its stdout/stderr. */
   logTail(lines?: number): string;
   /** Registers (or re-sets the password of) user@domain with prosodyctl. */
   register(user: string, pass: string): Promise<void>;
   /** SIGKILLs Prosody, waits for its exit, removes the directory. Idempotent. */
   stop(): Promise<void>;
+  /**
+   * SIGKILLs Prosody (clients see the connection drop) and starts it again with the same
+   * config, ports and data directory (users persist); resolves once its listeners are up again,
+   * as at start. `pid` and `exited` then refer to the new process.
+   */
+  restart(): Promise<void>;
   /** True once the process has exited. */
   readonly exited: boolean;
 }
@@ -138,6 +146,33 @@ function buildConfig(o: {
   return lines.join('\n') + '\n';
 }
 
+function fileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** The text of `file` after byte `offset` ('' when it cannot be read). */
+function readTextFrom(file: string, offset: number): string {
+  if (offset === 0) return readText(file);
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    const size = fstatSync(fd).size;
+    if (size < offset) offset = 0; // recreated: read it all
+    if (size <= offset) return '';
+    const buf = Buffer.alloc(size - offset);
+    const n = readSync(fd, buf, 0, buf.length, offset);
+    return buf.subarray(0, n).toString('utf8');
+  } catch {
+    return '';
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 function run(cmd: string, args: string[], opts: { cwd: string; timeoutMs: number }): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(cmd, args, { cwd: opts.cwd, timeout: opts.timeoutMs }, (err, stdout, stderr) => {
@@ -207,40 +242,53 @@ async function launch(a: {
   );
 
   live.installHooks();
-  const child = spawn('prosody', ['--config', configFile, '-F'], {
-    cwd: dir,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, HOME: dir },
-  });
-  live.add(child, () => child.kill('SIGKILL'));
-  const proc = new ChildOutput(child, () => live.delete(child));
+  // The running process; restart() replaces it (same config, ports and data directory).
+  const spawnProsody = (): { child: ChildProcess; proc: ChildOutput } => {
+    const child = spawn('prosody', ['--config', configFile, '-F'], {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, HOME: dir },
+    });
+    live.add(child, () => child.kill('SIGKILL'));
+    return { child, proc: new ChildOutput(child, () => live.delete(child)) };
+  };
+  let current = spawnProsody();
 
   const logTail = (lines = 60): string =>
-    logTails(lines, [{ file: logFile }, { title: 'prosody stdout/stderr', text: proc.output, ifAny: true }]) + proc.exitNote('prosody');
+    logTails(lines, [{ file: logFile }, { title: 'prosody stdout/stderr', text: current.proc.output, ifAny: true }]) +
+    current.proc.exitNote('prosody');
+
+  /** SIGKILLs the current process and waits (bounded) for its exit. */
+  const killCurrent = async (): Promise<void> => {
+    const { child, proc } = current;
+    if (!proc.exited) {
+      child.kill('SIGKILL');
+      await Promise.race([proc.exitPromise, new Promise((r) => setTimeout(r, 3000).unref())]);
+    }
+  };
 
   let stopped = false;
   const stop = async (): Promise<void> => {
     if (!stopped) {
       stopped = true;
-      if (!proc.exited) {
-        child.kill('SIGKILL');
-        await Promise.race([proc.exitPromise, new Promise((r) => setTimeout(r, 3000).unref())]);
-      }
+      await killCurrent();
     }
     if (process.env.PROSODY_KEEP !== '1') await rm(dir, { recursive: true, force: true }).catch(() => {});
   };
 
   // Wait for "Activated service 'c2s' on [127.0.0.1]:PORT" and the same for 'component'.
   const timeoutMs = opts.startTimeoutMs ?? 10_000;
-  const deadline = Date.now() + timeoutMs;
   // Prosody loads mod_component (and opens component_ports) only when an external component is declared.
   const want = [{ name: 'c2s', port: c2sPort }];
   if ((opts.components ?? []).length > 0) want.push({ name: 'component', port: componentPort });
-  try {
+  /** Waits until the current process has activated its listeners, reading the log from `logStart` (bytes) on. */
+  const waitReady = async (logStart: number): Promise<void> => {
+    const deadline = Date.now() + timeoutMs;
+    const { proc } = current;
     for (;;) {
       if (proc.spawnError) throw new Error(`cannot spawn prosody: ${proc.spawnError.message}`);
       if (proc.exited) throw new Error(`prosody ${proc.exitInfo} during startup`);
-      const log = readText(logFile);
+      const log = readTextFrom(logFile, logStart);
       if (/Failed to open server port|Address already in use|Multiple services configured to listen/i.test(log)) {
         throw new PortInUse(`prosody could not bind its ports`);
       }
@@ -252,6 +300,9 @@ async function launch(a: {
       if (Date.now() > deadline) throw new Error(`prosody not ready after ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 25));
     }
+  };
+  try {
+    await waitReady(0);
   } catch (err) {
     const tail = logTail(40);
     await stop();
@@ -259,6 +310,29 @@ async function launch(a: {
     if (err instanceof PortInUse) throw new PortInUse(msg);
     throw new Error(msg);
   }
+
+  let restarting: Promise<void> | undefined;
+  const restart = (): Promise<void> =>
+    (restarting ??= (async () => {
+      try {
+        if (stopped) throw new Error('prosody restart: the instance is stopped');
+        await killCurrent();
+        if (!current.proc.exited) throw new Error(`prosody restart: pid ${current.child.pid} did not exit after SIGKILL`);
+        const logStart = fileSize(logFile);
+        current = spawnProsody();
+        try {
+          await waitReady(logStart);
+        } catch (err) {
+          // The ports are the instance's: no new ones can be tried. Leave nothing running.
+          const tail = logTail(40);
+          await killCurrent();
+          throw new Error(`prosody restart: ${(err as Error).message}\n${tail}`);
+        }
+        if (stopped) await killCurrent(); // stop() ran meanwhile
+      } finally {
+        restarting = undefined;
+      }
+    })());
 
   const register = async (user: string, pass: string): Promise<void> => {
     await run('prosodyctl', ['--config', configFile, 'register', user, domain, pass], { cwd: dir, timeoutMs: 15_000 });
@@ -273,12 +347,15 @@ async function launch(a: {
     dir,
     configFile,
     logFile,
-    pid: child.pid ?? -1,
+    get pid() {
+      return current.child.pid ?? -1;
+    },
     logTail,
     register,
     stop,
+    restart,
     get exited() {
-      return proc.exited;
+      return current.proc.exited;
     },
   };
   try {

@@ -99,7 +99,7 @@ for (const kind of SERVER_KINDS) {
         ],
         { listeners: 3, env: { FLASH_XMPP_GATEWAY_COMPONENT_SECRET: SECRET } },
       );
-      await gateway.waitForLog((r) => r['msg'] === 'component online', 15_000);
+      await gateway.waitForLog((r) => /^component control\.localhost: online/.test(String(r['msg'])), 15_000);
 
       moderator = await connectNativeTo(server, 'mod', 'mod-secret', { resource: 'teacher' });
       await joinNative(moderator, room, 'teacher'); // creates the room: owner, moderator
@@ -192,7 +192,7 @@ for (const kind of SERVER_KINDS) {
     });
 
     test('after the server restarts, the component reconnects and pushes work again', async () => {
-      const onlineCount = (): number => gateway.records().filter((r) => r['msg'] === 'component online').length;
+      const onlineCount = (): number => gateway.records().filter((r) => /^component control\.localhost: online/.test(String(r['msg']))).length;
       const before = onlineCount();
       await (server as unknown as { restart(): Promise<void> }).restart();
       const deadline = Date.now() + 30_000;

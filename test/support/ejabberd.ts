@@ -68,6 +68,13 @@ export interface EjabberdInstance extends XmppServerInstance {
    * Idempotent; shares its result with stop().
    */
   kill(): Promise<void>;
+  /**
+   * SIGKILLs the instance (like kill(): clients see the connection drop without
+   * `</stream:stream>`) and starts it again with the same config, ports, node name and database
+   * directory (users persist); resolves once its listeners answer again, as at start.
+   * `pgid` and `exited` then refer to the new processes.
+   */
+  restart(): Promise<void>;
   /** Startup measurements (ms): until the c2s port answered with features, and user registration. */
   readonly timings: { startMs: number; registerMs: number };
 }
@@ -493,29 +500,34 @@ async function launch(a: {
 
   liveGroups.installHooks();
   const keepDir = process.env.EJABBERD_KEEP === '1';
-  const child: ChildProcess = spawn('sh', ['-c', WATCHDOG, 'fxg-ejabberd-watchdog', String(process.pid), keepDir ? '' : dir, script, ...baseArgs, 'foreground'], {
-    cwd: spoolDir,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env,
-    detached: true, // setsid: the instance gets a process group of its own
-    ...idOpts,
-  });
-  const pgid = child.pid ?? -1;
-  if (pgid > 0) {
-    liveGroups.add(pgid, () => {
-      killGroup(pgid);
-      if (process.env.EJABBERD_KEEP !== '1') {
-        try {
-          rmSync(dir, { recursive: true, force: true });
-        } catch {
-          /* best effort */
-        }
-      }
+  /** Starts the watchdog (and so ejabberd) in a new process group; restart() runs it again. */
+  const spawnInstance = (): { pgid: number; proc: ChildOutput } => {
+    const child: ChildProcess = spawn('sh', ['-c', WATCHDOG, 'fxg-ejabberd-watchdog', String(process.pid), keepDir ? '' : dir, script, ...baseArgs, 'foreground'], {
+      cwd: spoolDir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env,
+      detached: true, // setsid: the instance gets a process group of its own
+      ...idOpts,
     });
-  }
-  const proc = new ChildOutput(child);
+    const pgid = child.pid ?? -1;
+    if (pgid > 0) {
+      liveGroups.add(pgid, () => {
+        killGroup(pgid);
+        if (process.env.EJABBERD_KEEP !== '1') {
+          try {
+            rmSync(dir, { recursive: true, force: true });
+          } catch {
+            /* best effort */
+          }
+        }
+      });
+    }
+    return { pgid, proc: new ChildOutput(child) };
+  };
+  let current = spawnInstance();
 
   const logTail = (lines = 60): string => {
+    const { proc } = current;
     // stdout repeats the log (console backend); show it only when it holds something else.
     const extra = proc.output
       .split('\n')
@@ -535,7 +547,11 @@ async function launch(a: {
     });
 
   let stopping: Promise<void> | undefined;
+  let restarting: Promise<void> | undefined;
   const finish = async (graceful: boolean): Promise<void> => {
+    // A restart in progress first settles (its new processes are then killed here).
+    if (restarting) await restarting.catch(() => {});
+    const { pgid, proc } = current;
     if (graceful && !proc.exited) {
       // Graceful `ejabberdctl stop` (ejabberd closes its streams and listeners), bounded; then
       // SIGKILL the group as soon as ejabberd says it stopped: the Erlang VM would take another
@@ -563,19 +579,24 @@ async function launch(a: {
   const kill = (): Promise<void> => (stopping ??= finish(false));
   /** Startup failure: kill at once (no graceful stop), keep the dir for the caller to remove. */
   const abort = async (): Promise<void> => {
+    const { pgid, proc } = current;
     await killGroupAndWait(pgid, 3000);
     await Promise.race([proc.exitPromise, sleep(1000)]);
     liveGroups.delete(pgid);
   };
 
   const timeoutMs = opts.startTimeoutMs ?? 20_000;
-  const deadline = Date.now() + timeoutMs;
   const wantListeners = [{ module: 'ejabberd_c2s', port: c2sPort }];
   if ((opts.components ?? []).length > 0) wantListeners.push({ module: 'ejabberd_service', port: componentPort });
-  try {
+  /** Waits until the current processes listen, reading the logs from these byte offsets on. */
+  const waitReady = async (from: { log: number; errorLog: number }): Promise<void> => {
+    const deadline = Date.now() + timeoutMs;
+    const { proc } = current;
     for (;;) {
       if (proc.spawnError) throw new Error(`cannot spawn ejabberdctl: ${proc.spawnError.message}`);
-      const log = readText(logFile) + readText(errorLogFile) + proc.output;
+      // A log that shrank was recreated: read it all.
+      const since = (file: string, offset: number): string => readFrom(file, fileSize(file) < offset ? 0 : offset);
+      const log = since(logFile, from.log) + since(errorLogFile, from.errorLog) + proc.output;
       if (/eaddrinuse|address already in use|Protocol 'inet_tcp': the name .* seems to be in use|Failed to start distribution/i.test(log)) {
         throw new PortInUse('ejabberd could not bind its ports');
       }
@@ -591,6 +612,9 @@ async function launch(a: {
       if (Date.now() > deadline) throw new Error(`ejabberd not ready after ${timeoutMs} ms`);
       await sleep(listening ? 50 : 25);
     }
+  };
+  try {
+    await waitReady({ log: 0, errorLog: 0 });
   } catch (err) {
     const tail = logTail(40);
     await abort();
@@ -616,7 +640,7 @@ async function launch(a: {
           await ctl(['unregister', user, domain]);
           continue;
         }
-        if (proc.exited) break;
+        if (current.proc.exited) break;
         await sleep(50 + Math.random() * 150);
       }
     }
@@ -638,6 +662,30 @@ async function launch(a: {
   }
   const registerMs = Date.now() - t1;
 
+  const restart = (): Promise<void> =>
+    (restarting ??= (async () => {
+      try {
+        if (stopping) throw new Error('ejabberd restart: the instance is stopped');
+        const old = current;
+        // SIGKILL of the whole group (watchdog, ejabberdctl, beam.smp), as kill() does.
+        if (!(await killGroupAndWait(old.pgid, 5000))) throw new Error(`ejabberd restart: process group ${old.pgid} did not die`);
+        await Promise.race([old.proc.exitPromise, sleep(1000)]);
+        liveGroups.delete(old.pgid);
+        const from = { log: fileSize(logFile), errorLog: fileSize(errorLogFile) };
+        current = spawnInstance();
+        try {
+          await waitReady(from);
+        } catch (err) {
+          // The ports and node name are the instance's: nothing else to try. Leave nothing running.
+          const tail = logTail(40);
+          await abort();
+          throw new Error(`ejabberd restart: ${(err as Error).message}\n${tail}`);
+        }
+      } finally {
+        restarting = undefined;
+      }
+    })());
+
   const instance: EjabberdInstance = {
     kind: 'ejabberd',
     host: '127.0.0.1',
@@ -652,15 +700,18 @@ async function launch(a: {
     logFile,
     nodeName,
     distPort,
-    pgid,
+    get pgid() {
+      return current.pgid;
+    },
     timings: { startMs, registerMs },
     logTail,
     register,
     ctl,
     stop,
     kill,
+    restart,
     get exited() {
-      return proc.exited;
+      return current.proc.exited;
     },
   };
   return instance;

@@ -1,6 +1,7 @@
 /**
  * Prosody for the tests: the gateway's own embedded launcher (src/embedded/prosody.ts) plus a
- * generated PKI when the test wants STARTTLS.
+ * generated PKI when the test wants STARTTLS. `restart()` comes from the launcher: SIGKILL, then
+ * the same config, ports and data directory again (the PKI stays until stop()).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import * as os from 'node:os';
