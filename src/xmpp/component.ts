@@ -262,7 +262,8 @@ export class ComponentConnection {
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 2000;
     this.random = options.random ?? Math.random;
-    this.log = options.log.child({ component: options.domain, server: `${options.host}:${options.port}` });
+    // The domain is in every message; callers usually bind it as `component` already.
+    this.log = options.log.child({ componentServer: `${options.host}:${options.port}` });
   }
 
   get state(): ComponentState {
@@ -500,7 +501,8 @@ export class ComponentConnection {
   private element(link: Link, element: XmlElement): void {
     if (link.closed) return;
     if (element.ns === NS.stream && element.local === 'error') {
-      this.fail(link, streamErrorFromElement(element));
+      // The server ends the stream after its error: answer with our close (RFC 6120 §4.4).
+      this.fail(link, streamErrorFromElement(element), STREAM_CLOSE);
       return;
     }
     if (link.closing) return;
@@ -544,8 +546,7 @@ export class ComponentConnection {
       return;
     }
     // Answer the close, then treat it as a drop.
-    if (!link.closed) link.socket.end(STREAM_CLOSE);
-    this.fail(link, new StreamError('remote-connection-failed', 'the XMPP server closed the component stream'));
+    this.fail(link, new StreamError('remote-connection-failed', 'the XMPP server closed the component stream'), STREAM_CLOSE);
   }
 
   private goOnline(link: Link): void {
@@ -577,12 +578,15 @@ export class ComponentConnection {
     this.keepaliveTimer?.refresh();
   }
 
-  /** The link failed or dropped: report, and schedule the next attempt. */
-  private fail(link: Link, error: StreamError): void {
+  /**
+   * The link failed or dropped: report, and schedule the next attempt. `farewell` is written
+   * (then the socket ends) instead of dropping the socket at once.
+   */
+  private fail(link: Link, error: StreamError, farewell?: string): void {
     if (link.closed) return;
     const wasOnline = link.phase === 'online';
     const closing = link.closing;
-    this.destroyLink(link);
+    this.destroyLink(link, farewell);
     if (this.link === link) this.link = undefined;
     if (closing || this.stopping) {
       if (error.condition !== 'remote-connection-failed') {
@@ -632,12 +636,19 @@ export class ComponentConnection {
     }
   }
 
-  private destroyLink(link: Link): void {
+  private destroyLink(link: Link, farewell?: string): void {
     if (link.closed) return;
     link.closed = true;
     clearTimeout(this.noIdTimer);
     this.noIdTimer = undefined;
-    link.socket.destroy();
+    const { socket } = link;
+    if (farewell !== undefined && link.connected && !link.closing && socket.writable) {
+      socket.end(farewell);
+      // The server closes its side right after; do not wait for it for long.
+      setTimeout(() => socket.destroy(), 1000).unref();
+    } else {
+      socket.destroy();
+    }
   }
 
   private rejectPending(reason: 'disconnected' | 'stopped', message: string): void {

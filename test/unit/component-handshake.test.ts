@@ -130,7 +130,7 @@ function memoryLogger(): { log: ReturnType<typeof createLogger>; lines: string[]
 }
 
 describe('ComponentConnection on the wire (fake server)', () => {
-  test('header, lowercase handshake, online; stanzas mapped to and from jabber:client; iq() by id; clean stop', async () => {
+  test('header, lowercase handshake, online; stanzas mapped to and from jabber:client; iq() by id; clean stop', async (t) => {
     const SECRET = 'Fake-S3cret';
     const ID = 'Ab12CD34ef';
     let serverSaw = '';
@@ -152,8 +152,10 @@ describe('ComponentConnection on the wire (fake server)', () => {
       serverSaw = received();
       sock.end('</stream:stream>');
     });
+    t.after(() => srv.close());
     const { log, lines } = memoryLogger();
     const comp = new ComponentConnection({ host: '127.0.0.1', port: srv.port, domain: 'control.test', secret: SECRET, log });
+    t.after(() => comp.stop());
     const changes: ComponentStateChange[] = [];
     comp.onState((c) => changes.push(c));
     const got: ReturnType<typeof el>[] = [];
@@ -193,7 +195,7 @@ describe('ComponentConnection on the wire (fake server)', () => {
     await srv.close();
   });
 
-  test('not-authorized: reported once at error level, retried with growing delays, iq() rejected while offline', async () => {
+  test('not-authorized: reported once at error level, retried with growing delays, iq() rejected while offline', async (t) => {
     const srv = await fakeServer(async ({ sock, until }) => {
       await until(/<stream:stream[^>]*>/);
       sock.write(HEADER(`id${Math.random().toString(36).slice(2)}`));
@@ -203,6 +205,7 @@ describe('ComponentConnection on the wire (fake server)', () => {
       );
       sock.end();
     });
+    t.after(() => srv.close());
     const { log, lines } = memoryLogger();
     const comp = new ComponentConnection({
       host: '127.0.0.1',
@@ -213,6 +216,7 @@ describe('ComponentConnection on the wire (fake server)', () => {
       reconnect: { initialDelayMs: 30, maxDelayMs: 1000 },
       random: () => 0.5,
     });
+    t.after(() => comp.stop());
     const offline: { change: ComponentStateChange; at: number }[] = [];
     const connecting: number[] = [];
     comp.onState((c) => {
@@ -242,7 +246,7 @@ describe('ComponentConnection on the wire (fake server)', () => {
     await srv.close();
   });
 
-  test('Prosody-style host-unknown (header with an empty id, then the error) and a drop while online', async () => {
+  test('Prosody-style host-unknown (header with an empty id, then the error) and a drop while online', async (t) => {
     let n = 0;
     const srv = await fakeServer(async ({ sock, until }) => {
       n++;
@@ -258,8 +262,10 @@ describe('ComponentConnection on the wire (fake server)', () => {
       sock.write('<handshake/>');
       if (n === 2) setTimeout(() => sock.destroy(), 50); // a drop while online
     });
+    t.after(() => srv.close());
     const { log } = memoryLogger();
     const comp = new ComponentConnection({ host: '127.0.0.1', port: srv.port, domain: 'control.test', secret: 's', log, reconnect: { initialDelayMs: 20 } });
+    t.after(() => comp.stop());
     const changes: ComponentStateChange[] = [];
     comp.onState((c) => changes.push(c));
     comp.start();
@@ -282,12 +288,13 @@ describe('ComponentConnection on the wire (fake server)', () => {
     await srv.close();
   });
 
-  test('no server: connection refused, retried; stop() while waiting; waitOnline rejects', async () => {
+  test('no server: connection refused, retried; stop() while waiting; waitOnline rejects', async (t) => {
     const srv = await fakeServer(() => {});
     const port = srv.port;
     await srv.close(); // nothing listens there now
     const { log, lines } = memoryLogger();
     const comp = new ComponentConnection({ host: '127.0.0.1', port, domain: 'control.test', secret: 's', log, reconnect: { initialDelayMs: 20, maxDelayMs: 100 } });
+    t.after(() => comp.stop());
     const waiting = comp.waitOnline(5000);
     comp.start();
     await new Promise((r) => setTimeout(r, 300));
@@ -300,7 +307,7 @@ describe('ComponentConnection on the wire (fake server)', () => {
     assert.equal(warns.length, 1, 'the same failure is logged above debug once');
   });
 
-  test('the server closes the stream while online: the component answers the close and reconnects', async () => {
+  test('the server closes the stream while online: the component answers the close and reconnects', async (t) => {
     let n = 0;
     let firstSaw = '';
     const srv = await fakeServer(async ({ sock, until, received }) => {
@@ -316,8 +323,10 @@ describe('ComponentConnection on the wire (fake server)', () => {
         sock.end();
       }
     });
+    t.after(() => srv.close());
     const { log } = memoryLogger();
     const comp = new ComponentConnection({ host: '127.0.0.1', port: srv.port, domain: 'control.test', secret: 's', log, reconnect: { initialDelayMs: 20 } });
+    t.after(() => comp.stop());
     const changes: ComponentStateChange[] = [];
     comp.onState((c) => changes.push(c));
     comp.start();
@@ -332,13 +341,15 @@ describe('ComponentConnection on the wire (fake server)', () => {
     await srv.close();
   });
 
-  test('a handshake that never comes back times out', async () => {
+  test('a handshake that never comes back times out', async (t) => {
     const srv = await fakeServer(async ({ sock, until }) => {
       await until(/<stream:stream[^>]*>/);
       sock.write(HEADER('slow'));
     });
+    t.after(() => srv.close());
     const { log } = memoryLogger();
     const comp = new ComponentConnection({ host: '127.0.0.1', port: srv.port, domain: 'control.test', secret: 's', log, handshakeTimeoutMs: 200, reconnect: { initialDelayMs: 5000 } });
+    t.after(() => comp.stop());
     const offline = new Promise<ComponentStateChange>((resolve) => comp.onState((c) => c.state === 'offline' && resolve(c)));
     comp.start();
     const change = await offline;
