@@ -39,6 +39,8 @@ export interface XmppServerInstance {
   logTail(lines?: number): string;
   /** Creates (or resets the password of) user@domain while the server runs. */
   register(user: string, pass: string): Promise<void>;
+  /** Kills the server and starts it again on the same ports with the same data. */
+  restart(): Promise<void>;
   /** Kills the server and removes its directory; idempotent. */
   stop(): Promise<void>;
   readonly exited: boolean;
