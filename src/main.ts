@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type net from 'node:net';
+import type { TlsOptions } from 'node:tls';
 import type { PolicyOptions } from './codec/policy/policy-file.js';
 import { ConnectionLimiter } from './edge/connection-limiter.js';
 import { startFlashListener, type AcceptedConnection } from './edge/flash-listener.js';
@@ -12,6 +13,7 @@ import type { SniffedProtocol } from './edge/sniffer.js';
 import { gatewayNameTest, machineNames } from './edge/gateway-names.js';
 import { ConfigError } from './errors.js';
 import { startEmbeddedServer, type EmbeddedServer } from './embedded/default-server.js';
+import { embeddedBanner } from './embedded/banner.js';
 import { InstallError } from './embedded/install.js';
 import type { Settings } from './config/settings.js';
 import type { Logger } from './log/logger.js';
@@ -29,10 +31,7 @@ import { createHttpApp } from './edge/http-app.js';
 import { HttpFront } from './edge/http-listener.js';
 import { createRtmptHandler } from './edge/rtmpt.js';
 import type { Secrets } from './config/load.js';
-import type { XmlLimits } from './codec/xml/parser.js';
-import { ComponentConnection } from './xmpp/component.js';
-import { RoomControlService } from './services/room-control.js';
-import { createPushApi } from './services/push-api.js';
+import { startRoomControl } from './services/room-control-setup.js';
 import { streamErrorXml, streamHeader, STREAM_CLOSE } from './xmpp/stream-header.js';
 import { UpstreamStream } from './xmpp/upstream.js';
 
@@ -82,42 +81,6 @@ export async function startGateway(
     await embedded?.stop();
     throw error;
   }
-}
-
-/** The XEP-0114 component and the room-control service on it, with the HTTP push API. */
-function startRoomControl(settings: Settings, secrets: Secrets, log: Logger, limits: XmlLimits) {
-  if (settings.component === undefined || secrets.componentSecret === undefined) return undefined;
-  const upstream = settings.componentUpstream ?? { host: settings.upstream?.host ?? '127.0.0.1', port: 5347 };
-  const componentLog = log.child({ component: settings.component });
-  const component = new ComponentConnection({
-    host: upstream.host,
-    port: upstream.port,
-    domain: settings.component,
-    secret: secrets.componentSecret,
-    limits: { ...limits, maxStanzaBytes: settings.maxUpstreamStanzaBytes },
-    keepaliveMs: settings.upstreamKeepalive * 1000,
-    handshakeTimeoutMs: settings.upstreamConnectTimeout * 1000,
-    log: componentLog,
-  });
-  const service = new RoomControlService({
-    component: {
-      get state() {
-        return component.state;
-      },
-      send: (element) => component.send(element),
-      iq: (element, timeoutMs) => component.iq(element, timeoutMs),
-      onStanza: (handler) => void component.onStanza(handler),
-      onState: (handler) => void component.onState((change) => handler(change.state)),
-    },
-    domain: settings.component,
-    serviceJid: `rooms@${settings.component}/${settings.roomControlNick}`,
-    nick: settings.roomControlNick,
-    answerTimeoutMs: settings.roomControlTimeout * 1000,
-    log: componentLog,
-  });
-  component.start();
-  const pushApi = secrets.pushToken === undefined ? undefined : createPushApi({ token: secrets.pushToken, service, limits, log: componentLog });
-  return { component, service, pushApi };
 }
 
 async function startListeners(settings: Settings, log: Logger, secrets: Secrets): Promise<RunningGateway> {
@@ -294,35 +257,29 @@ async function startListeners(settings: Settings, log: Logger, secrets: Secrets)
       ? { cert: readFileSync(settings.tlsCert), key: readFileSync(settings.tlsKey) }
       : undefined;
   const httpServer = settings.httpPort === 0 ? undefined : await httpFront.listen(settings.httpHost, settings.httpPort, tls);
-  const rtmpServer =
-    settings.rtmpPort === 0
-      ? undefined
-      : await startFlashListener({
-          name: 'rtmp',
-          host: settings.rtmpHost,
-          port: settings.rtmpPort,
-          sniffTimeoutMs: settings.sniffTimeout * 1000,
-          limiter,
-          policy,
-          log,
-          handlers: { rtmp: rtmpHandler },
-          refuse,
-        });
-
+  /** The RTMP port, or the RTMPS port (the same, inside TLS). */
+  const rtmpListener = (name: 'rtmp' | 'rtmps', port: number, tlsOptions?: TlsOptions) =>
+    startFlashListener({
+      name,
+      ...(tlsOptions ? { tls: tlsOptions } : {}),
+      host: settings.rtmpHost,
+      port,
+      sniffTimeoutMs: settings.sniffTimeout * 1000,
+      limiter,
+      policy,
+      log,
+      handlers: { rtmp: rtmpHandler },
+      refuse,
+    });
+  const rtmpServer = settings.rtmpPort === 0 ? undefined : await rtmpListener('rtmp', settings.rtmpPort);
   const rtmpsServer =
     settings.rtmpsPort === 0 || !tls
       ? undefined
-      : await startFlashListener({
-          name: 'rtmps',
-          tls: { cert: tls.cert, key: tls.key, minVersion: settings.rtmpsMinTls, maxVersion: settings.rtmpsMaxTls },
-          host: settings.rtmpHost,
-          port: settings.rtmpsPort,
-          sniffTimeoutMs: settings.sniffTimeout * 1000,
-          limiter,
-          policy,
-          log,
-          handlers: { rtmp: rtmpHandler },
-          refuse,
+      : await rtmpListener('rtmps', settings.rtmpsPort, {
+          cert: tls.cert,
+          key: tls.key,
+          minVersion: settings.rtmpsMinTls,
+          maxVersion: settings.rtmpsMaxTls,
         });
 
   return {
@@ -345,35 +302,4 @@ async function startListeners(settings: Settings, log: Logger, secrets: Secrets)
       await new Promise<void>((resolve) => flash.close(() => resolve()));
     },
   };
-}
-
-function embeddedBanner(settings: Settings, running: RunningGateway, server: EmbeddedServer): string {
-  const [alice, bob] = server.accounts;
-  const host = settings.listen.host === '0.0.0.0' || settings.listen.host === '::' ? 'localhost' : settings.listen.host;
-  const lines = [
-    '',
-    'flash-xmpp-gateway is running in front of an embedded Prosody (a throwaway demo server:',
-    `its data in ${server.dir} goes away when the gateway stops).`,
-    '',
-    `  Flash port     ${settings.listen.host}:${running.flashPort}  (XMLSocket, flash.net.Socket, socket policy)`,
-    `  policy port    ${running.policyPort ?? 'off'}`,
-    `  RTMP           ${running.rtmpPort === undefined ? 'off' : `rtmp://${host}:${running.rtmpPort}/${settings.rtmpApp}  (the XMPP call API for Flash Player and AIR)`}`,
-    ...(running.httpPort === undefined
-      ? []
-      : [
-          `  demo page      ${running.httpsEnabled ? 'https' : 'http'}://${host}:${running.httpPort}/   (two Flash clients in Ruffle, side by side)`,
-          `  WebSocket      ${running.httpsEnabled ? 'wss' : 'ws'}://${host}:${running.httpPort}/xmlsocket  (Ruffle socketProxy)`,
-        ]),
-    `  XMPP domain    ${server.domain}   rooms on ${server.mucDomain}`,
-    `  demo accounts  ${alice?.username} / ${alice?.password}    ${bob?.username} / ${bob?.password}`,
-    '',
-    'Point a Flash client at this host, port ' + String(running.flashPort) + ', domain ' + server.domain + ', or try the example',
-    'XMLSocket client in two terminals:',
-    `  node examples/xmlsocket-chat.mjs --port ${running.flashPort} --host ${host} --user ${alice?.username} --password ${alice?.password} --to ${bob?.username}@${server.domain}`,
-    `  node examples/xmlsocket-chat.mjs --port ${running.flashPort} --host ${host} --user ${bob?.username} --password ${bob?.password} --to ${alice?.username}@${server.domain}`,
-    '',
-    'Stop with Ctrl-C. To serve a real server: --upstream HOST:PORT --domain NAME.',
-    '',
-  ];
-  return lines.join('\n');
 }
