@@ -80,9 +80,19 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const stop = (signal: string): void => {
-    log.info({ signal }, 'stopping');
-    void gateway.stop().then(() => process.exit(0));
-    setTimeout(() => process.exit(0), 5000).unref();
+    log.info({ signal }, 'stopping: clients are told and XMPP streams closed');
+    // The gateway bounds its own shutdown; this only guards against a hang.
+    setTimeout(() => process.exit(1), (settings.shutdownTimeout + 5) * 1000).unref();
+    gateway.stop().then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));

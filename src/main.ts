@@ -181,10 +181,11 @@ async function startListeners(settings: Settings, log: Logger, secrets: Secrets)
   });
 
 
+  const rtmpConnections = new Set<RtmpConnection>();
   const reattach = new ReattachRegistry(settings.rtmpReattachGrace * 1000, settings.maxPendingStanzas, log);
   /** One RTMP client over any channel (TCP, or an RTMPT tunnel). */
   const startRtmp = (channel: ClientChannel, log: Logger, head: Buffer): void => {
-    const rtmp = new RtmpConnection(channel, {
+    const rtmp: RtmpConnection = new RtmpConnection(channel, {
       appName: settings.rtmpApp,
       amfLimits: { ...DEFAULT_AMF_LIMITS, maxStringBytes: settings.maxStanzaBytes },
       chunkLimits: { ...DEFAULT_CHUNK_DECODER_LIMITS, maxMessageLength: settings.maxStanzaBytes + 65536 },
@@ -211,6 +212,8 @@ async function startListeners(settings: Settings, log: Logger, secrets: Secrets)
         }),
       ],
     });
+    rtmpConnections.add(rtmp);
+    rtmp.onClosed(() => rtmpConnections.delete(rtmp));
     if (head.length > 0) rtmp.receive(head);
   };
   const rtmpHandler = (connection: AcceptedConnection): void => {
@@ -290,16 +293,18 @@ async function startListeners(settings: Settings, log: Logger, secrets: Secrets)
     rtmpsPort: rtmpsServer ? (rtmpsServer.address() as net.AddressInfo).port : undefined,
     httpsEnabled: tls !== undefined,
     async stop() {
-      policyServer?.close();
-      rtmpServer?.close();
-      rtmpsServer?.close();
+      // 1. Stop accepting: no new client while the others are told.
+      for (const server of [flash, policyServer, rtmpServer, rtmpsServer, httpServer]) server?.close();
+      // 2. Every client hears why (stream error system-shutdown, xmpp_disconnected on RTMP)
+      //    and its XMPP stream is closed properly — within the shutdown timeout.
+      const told = Promise.allSettled([...[...sessions].map((s) => s.shutdown()), ...[...rtmpConnections].map((r) => r.shutdown())]);
+      await Promise.race([told, new Promise((resolve) => setTimeout(resolve, settings.shutdownTimeout * 1000).unref())]);
+      // 3. What is left: tunnels, parked Redfire sessions, the component, idle HTTP connections.
       rtmpt.closeAll();
+      reattach.closeAll();
       roomControl?.service.leaveAll();
       await roomControl?.component.stop();
-      reattach.closeAll();
-      httpServer?.close();
       httpServer?.closeAllConnections();
-      await new Promise<void>((resolve) => flash.close(() => resolve()));
     },
   };
 }

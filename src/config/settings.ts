@@ -127,6 +127,8 @@ export interface Settings {
   nulGrace: number;
   /** Bytes of output queued to a client that does not read before it is dropped. */
   maxClientBacklogBytes: number;
+  /** On SIGTERM, how long clients and XMPP streams get to be closed properly before exit. */
+  shutdownTimeout: number;
   logLevel: LogLevel;
 }
 
@@ -176,6 +178,7 @@ export const DEFAULTS: Readonly<Settings> = {
   sniffTimeout: 10,
   nulGrace: 100,
   maxClientBacklogBytes: 4 * 1024 * 1024,
+  shutdownTimeout: 10,
   logLevel: 'info',
 };
 
@@ -230,6 +233,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'sniffTimeout', kind: 'seconds', min: 1, help: 'time for a new connection to send its first bytes, in seconds' },
   { key: 'nulGrace', kind: 'milliseconds', min: 0, max: 5000, help: 'wait for an XMLSocket NUL split from the header, in ms' },
   { key: 'maxClientBacklogBytes', kind: 'bytes', min: 65536, help: 'output queued to a client that does not read, in bytes' },
+  { key: 'shutdownTimeout', kind: 'seconds', min: 1, help: 'on SIGTERM, time to close every client properly, in seconds' },
   { key: 'logLevel', kind: 'enum', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], help: 'log level' },
 ];
 

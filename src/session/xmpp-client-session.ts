@@ -392,6 +392,18 @@ export class XmppClientSession implements XmlStreamHandler, LocalContext {
     this.finish();
   }
 
+  /**
+   * The gateway is stopping: the client reads `system-shutdown` and the stream close, the
+   * upstream stream is closed properly; resolves once that is done.
+   */
+  async shutdown(): Promise<void> {
+    if (this.state === 'closed') return;
+    const upstream = this.upstream;
+    this.upstream = undefined;
+    this.fail(new StreamError('system-shutdown', 'the gateway is shutting down; reconnect in a moment'));
+    if (upstream) await upstream.close();
+  }
+
   /** Ends the session with a stream error to the client (RFC 6120 §4.9.1). */
   fail(error: StreamError, cause?: unknown): void {
     if (this.state === 'closed') return;

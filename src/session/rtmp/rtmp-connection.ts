@@ -51,6 +51,7 @@ export class RtmpConnection implements CallPeer {
   private readonly connectTimer: NodeJS.Timeout;
   private readonly log: Logger;
   private readonly started = Date.now();
+  private readonly closedHandlers: (() => void)[] = [];
 
   constructor(
     private readonly channel: ClientChannel,
@@ -246,6 +247,13 @@ export class RtmpConnection implements CallPeer {
 
   // ---- endings ----
 
+  /** The gateway is stopping: every dialect tells its app, then the connection closes. */
+  async shutdown(): Promise<void> {
+    if (this.state === 'closed') return;
+    await Promise.all(this.applications.map((a) => a.shutdown('system-shutdown')));
+    this.close('the gateway is shutting down');
+  }
+
   private close(reason: string): void {
     if (this.state === 'closed') return;
     this.log.info({ reason }, 'RTMP connection closed by the gateway');
@@ -262,7 +270,14 @@ export class RtmpConnection implements CallPeer {
     this.stop();
   }
 
+  /** Runs once the connection is over, however it ended. */
+  onClosed(handler: () => void): void {
+    if (this.state === 'closed') handler();
+    else this.closedHandlers.push(handler);
+  }
+
   private stop(): void {
+    if (this.state !== 'closed') for (const handler of this.closedHandlers.splice(0)) handler();
     this.state = 'closed';
     clearTimeout(this.idleTimer);
     clearInterval(this.pingTimer);

@@ -158,6 +158,16 @@ export class XiffRedfireApi implements RtmpApplication {
     this.peer.invoke('xmppRecieve', this.dialect === 'redfire' ? [xml, this.resource] : [xml]);
   }
 
+  async shutdown(reason: string): Promise<void> {
+    const link = this.link;
+    this.link = undefined;
+    if (!link) return;
+    // Told as XIFF would hear it over a socket: a stream error.
+    const xml = streamErrorXml(reason as Parameters<typeof streamErrorXml>[0], 'the gateway is shutting down');
+    this.peer.invoke('xmppRecieve', this.dialect === 'redfire' ? [xml, this.resource] : [xml]);
+    await link.close();
+  }
+
   /** The RTMP connection is gone: a Redfire session waits to be re-attached, others close. */
   dispose(): void {
     this.disposed = true;

@@ -28,6 +28,8 @@ export interface RtmpApplication {
   call(method: string, args: AmfValue[], txid: number): Promise<AmfValue> | undefined;
   /** The RTMP connection is gone. */
   dispose(): void;
+  /** The gateway is stopping: tell the app why and close the XMPP session properly. */
+  shutdown(reason: string): Promise<void>;
 }
 
 export interface XmppCallApiOptions {
@@ -265,5 +267,14 @@ export class XmppCallApi implements RtmpApplication {
     this.upstream = undefined;
     this.failPending(new CallError('the RTMP connection closed'));
     if (upstream) void upstream.close();
+  }
+
+  async shutdown(reason: string): Promise<void> {
+    const upstream = this.upstream;
+    this.upstream = undefined;
+    this.failPending(new CallError('the gateway is shutting down'));
+    if (!upstream) return;
+    this.peer.invoke('xmpp_disconnected', [reason]);
+    await upstream.close();
   }
 }
