@@ -675,6 +675,13 @@ async function launch(a: {
         current = spawnInstance();
         try {
           await waitReady(from);
+          // A SIGKILLed ejabberd may lose its latest Mnesia writes (the accounts registered just
+          // before): register the instance's users again, so they survive as with Prosody.
+          const queue = [...(opts.users ?? [])];
+          const worker = async (): Promise<void> => {
+            for (let next = queue.shift(); next; next = queue.shift()) await register(next[0], next[1]);
+          };
+          await Promise.all(Array.from({ length: Math.min(3, queue.length) }, worker));
         } catch (err) {
           // The ports and node name are the instance's: nothing else to try. Leave nothing running.
           const tail = logTail(40);
