@@ -32,6 +32,7 @@ function helpText(): string {
     '',
     'Options:',
     `${'  --config FILE'.padEnd(36)} the same settings in a YAML file (keys in camelCase); flags win`,
+    `${'  --check-config FILE'.padEnd(36)} validate FILE (with any other flags), say what to fix, exit 0 when valid`,
   ];
   for (const spec of SETTINGS) {
     const value = spec.value ?? (spec.kind === 'enum' ? (spec.choices ?? []).join('|') : KIND_VALUE[spec.kind]);
@@ -64,6 +65,10 @@ async function main(): Promise<void> {
   }
   if (commandLine.version) {
     process.stdout.write(packageVersion() + '\n');
+    return;
+  }
+  if (commandLine.checkOnly !== undefined) {
+    process.stdout.write(`flash-xmpp-gateway: ${commandLine.checkOnly} is valid\n`);
     return;
   }
   const { settings, secrets } = commandLine;

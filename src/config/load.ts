@@ -11,6 +11,8 @@ import { DEFAULTS, SETTINGS, flagName, type HostPort, type SettingSpec, type Set
 export interface CommandLine {
   readonly help: boolean;
   readonly version: boolean;
+  /** `--check-config FILE`: validate that file (with the other flags) and stop. */
+  readonly checkOnly: string | undefined;
   readonly settings: Settings;
   readonly secrets: Secrets;
 }
@@ -58,6 +60,7 @@ export function loadCommandLine(argv: readonly string[]): CommandLine {
     help: { type: 'boolean' },
     version: { type: 'boolean' },
     config: { type: 'string' },
+    'check-config': { type: 'string' },
   };
   for (const spec of SETTINGS) {
     options[flagName(spec.key).slice(2)] = { type: 'string', multiple: spec.kind === 'strings' };
@@ -71,18 +74,28 @@ export function loadCommandLine(argv: readonly string[]): CommandLine {
   }
   const values = parsed.values as Record<string, string | string[] | boolean | undefined>;
   if (values['help'] === true || values['version'] === true) {
-    return { help: values['help'] === true, version: values['version'] === true, settings: { ...DEFAULTS }, secrets: { componentSecret: undefined, pushToken: undefined } };
+    return {
+      help: values['help'] === true,
+      version: values['version'] === true,
+      checkOnly: undefined,
+      settings: { ...DEFAULTS },
+      secrets: { componentSecret: undefined, pushToken: undefined },
+    };
   }
 
   const raw: Record<string, unknown> = {};
-  const configFile = values['config'];
+  const checkOnly = typeof values['check-config'] === 'string' ? values['check-config'] : undefined;
+  if (checkOnly !== undefined && typeof values['config'] === 'string') {
+    throw new ConfigError('give either --config FILE or --check-config FILE, not both');
+  }
+  const configFile = checkOnly ?? values['config'];
   if (typeof configFile === 'string') Object.assign(raw, readConfigFile(configFile));
   for (const spec of SETTINGS) {
     const value = values[flagName(spec.key).slice(2)];
     if (value !== undefined) raw[spec.key] = value;
   }
   const settings = validateSettings(raw, 'command line');
-  return { help: false, version: false, settings, secrets: loadSecrets(settings) };
+  return { help: false, version: false, checkOnly, settings, secrets: loadSecrets(settings) };
 }
 
 function readConfigFile(path: string): Record<string, unknown> {

@@ -71,3 +71,14 @@ test('config: unknown keys in the file are errors naming the key', () => {
   writeFileSync(file, 'domain: [a.example]\npolicy_port: 843\n');
   assert.throws(() => loadCommandLine(['--config', file]), /unknown key "policy_port"/);
 });
+
+test('config: --check-config validates a file and says so', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fxg-config-'));
+  const good = join(dir, 'good.yaml');
+  writeFileSync(good, 'upstream: xmpp.example.org:5222\ndomain: [example.org]\n');
+  assert.equal(loadCommandLine(['--check-config', good]).checkOnly, good);
+  const bad = join(dir, 'bad.yaml');
+  writeFileSync(bad, 'upstream: xmpp.example.org:5222\ndomain: [example.org]\nmaxStanzaBytes: lots\n');
+  assert.throws(() => loadCommandLine(['--check-config', bad]), /--max-stanza-bytes \(maxStanzaBytes\): expected a whole number/);
+  assert.throws(() => loadCommandLine(['--check-config', good, '--config', good]), /not both/);
+});

@@ -1,0 +1,42 @@
+/**
+ * The configuration reference (docs/configuration.md), generated from the settings table so it
+ * can never disagree with the code: `npm run config-reference` writes it, a test checks it.
+ */
+import { DEFAULTS, SETTINGS, flagName } from './settings.js';
+
+function shown(value: unknown): string {
+  if (value === undefined) return '—';
+  if (Array.isArray(value)) return value.length === 0 ? '—' : value.map((v) => `\`${String(v)}\``).join(', ');
+  if (typeof value === 'object' && value !== null && 'host' in value && 'port' in value) {
+    return `\`${String((value as { host: string }).host)}:${String((value as { port: number }).port)}\``;
+  }
+  return `\`${String(value)}\``;
+}
+
+const UNITS: Record<string, string> = { seconds: 'seconds', milliseconds: 'ms', bytes: 'bytes', port: 'port', hostport: 'HOST:PORT' };
+
+export function configurationReference(): string {
+  const rows = SETTINGS.map((spec) => {
+    const type = spec.kind === 'enum' ? (spec.choices ?? []).map((c) => `\`${c}\``).join(' \\| ') : (UNITS[spec.kind] ?? spec.kind);
+    return `| \`${spec.key}\` | \`${flagName(spec.key)}\` | ${type} | ${shown(DEFAULTS[spec.key])} | ${spec.help} |`;
+  });
+  return [
+    '# Configuration reference',
+    '',
+    '<!-- Generated from src/config/settings.ts by `npm run config-reference`; a test checks it is current. -->',
+    '',
+    'Every setting can be given on the command line (`--flag VALUE`) or in a YAML file',
+    '(`--config FILE`, key in camelCase); flags win over the file. `--check-config FILE` validates a',
+    'file and says exactly what to fix. Unknown flags and keys are errors. Repeatable flags are lists',
+    'in the file (`domain: [a.example, b.example]`).',
+    '',
+    'Secrets are never settings: the component secret comes from `--component-secret-file` or the',
+    'environment variable `FLASH_XMPP_GATEWAY_COMPONENT_SECRET`, the push API token from',
+    '`--push-token-file` or `FLASH_XMPP_GATEWAY_PUSH_TOKEN`.',
+    '',
+    '| key | flag | type or unit | default | what it does |',
+    '|---|---|---|---|---|',
+    ...rows,
+    '',
+  ].join('\n');
+}
