@@ -39,7 +39,7 @@ function helpText(): string {
     const fallback = DEFAULTS[spec.key];
     let shown = '';
     if (Array.isArray(fallback)) shown = fallback.length > 0 ? ` (default ${fallback.join(', ')})` : '';
-    else if (typeof fallback === 'object') shown = ` (default ${fallback.host}:${fallback.port})`;
+    else if (typeof fallback === 'object' && 'host' in fallback) shown = ` (default ${fallback.host}:${fallback.port})`;
     else if (fallback !== undefined) shown = ` (default ${String(fallback)})`;
     const left = `  ${flagName(spec.key)} ${value}`;
     lines.push(left.length < 36 ? `${left.padEnd(36)} ${spec.help}${shown}` : `${left}\n${' '.repeat(37)}${spec.help}${shown}`);

@@ -11,7 +11,8 @@ import { startFlashListener, type AcceptedConnection } from './edge/flash-listen
 import { startPolicyListener } from './edge/policy-listener.js';
 import type { SniffedProtocol } from './edge/sniffer.js';
 import { gatewayNameTest, machineNames } from './edge/gateway-names.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, StreamError } from './errors.js';
+import { resolveClientServer } from './xmpp/srv.js';
 import { startEmbeddedServer, type EmbeddedServer } from './embedded/default-server.js';
 import { embeddedBanner } from './embedded/banner.js';
 import { InstallError } from './embedded/install.js';
@@ -57,7 +58,7 @@ export async function startGateway(
 ): Promise<RunningGateway> {
   let embedded: EmbeddedServer | undefined;
   let settings = configured;
-  if (!configured.upstream) {
+  if (!configured.upstream && configured.domains.size === 0) {
     try {
       embedded = await startEmbeddedServer(configured.domain[0] ?? 'localhost', log, say);
     } catch (error) {
@@ -85,8 +86,10 @@ export async function startGateway(
 
 async function startListeners(settings: Settings, log: Logger, secrets: Secrets): Promise<RunningGateway> {
   const upstream = settings.upstream;
-  if (!upstream) throw new ConfigError('no XMPP server configured; give --upstream HOST:PORT');
-  const ca = settings.upstreamCa !== undefined ? readFileSync(settings.upstreamCa) : undefined;
+  if (!upstream && settings.domains.size === 0) throw new ConfigError('no XMPP server configured; give --upstream HOST:PORT');
+  const readCa = (file: string | undefined): Buffer | undefined => (file === undefined ? undefined : readFileSync(file));
+  const ca = readCa(settings.upstreamCa);
+  const domainCas = new Map([...settings.domains].map(([name, d]) => [name, readCa(d.upstreamCa)]));
   const limits = { maxStanzaBytes: settings.maxStanzaBytes, maxDepth: settings.maxDepth, maxAttributes: settings.maxAttributes };
   const upstreamLimits = { ...limits, maxStanzaBytes: settings.maxUpstreamStanzaBytes };
   const limiter = new ConnectionLimiter(settings);
@@ -99,19 +102,30 @@ async function startListeners(settings: Settings, log: Logger, secrets: Secrets)
     siteControl: settings.policySiteControl,
   });
 
-  const connectUpstream = (domain: string, lang: string | undefined, log: Logger) =>
-    UpstreamStream.connect({
-      host: upstream.host,
-      port: upstream.port,
+  /** The domain's own server (`domains:`), else --upstream, else its DNS SRV records. */
+  const connectUpstream = async (domain: string, lang: string | undefined, log: Logger) => {
+    const own = settings.domains.get(domain);
+    let target = own?.upstream ?? (own ? undefined : upstream);
+    if (!target) {
+      try {
+        target = await resolveClientServer(domain);
+      } catch (error) {
+        throw new StreamError('remote-connection-failed', `cannot find the XMPP server of ${domain} in DNS (${(error as Error).message})`);
+      }
+    }
+    return UpstreamStream.connect({
+      host: target.host,
+      port: target.port,
       domain,
-      tls: settings.upstreamTls,
-      ca,
+      tls: own?.upstreamTls ?? settings.upstreamTls,
+      ca: own ? domainCas.get(domain) : ca,
       connectTimeoutMs: settings.upstreamConnectTimeout * 1000,
       keepaliveMs: settings.upstreamKeepalive * 1000,
       limits: upstreamLimits,
       lang,
       log: log.child({ side: 'upstream' }),
     });
+  };
 
   const names = machineNames(settings.publicHost);
   const sessions = new Set<XmppClientSession>();

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../errors.js';
-import { DEFAULTS, SETTINGS, flagName, type HostPort, type SettingSpec, type Settings } from './settings.js';
+import { DEFAULTS, SETTINGS, flagName, type DomainUpstream, type HostPort, type SettingSpec, type Settings } from './settings.js';
 
 export interface CommandLine {
   readonly help: boolean;
@@ -115,7 +115,7 @@ function readConfigFile(path: string): Record<string, unknown> {
   if (typeof data !== 'object' || Array.isArray(data)) {
     throw new ConfigError(`config file ${path} must hold a mapping of settings`);
   }
-  const known = new Set<string>(SETTINGS.map((s) => s.key));
+  const known = new Set<string>([...SETTINGS.map((s) => s.key), 'domains']);
   for (const key of Object.keys(data)) {
     if (!known.has(key)) {
       throw new ConfigError(`config file ${path}: unknown key "${key}" (known keys: ${[...known].join(', ')})`);
@@ -132,9 +132,11 @@ export function validateSettings(raw: Record<string, unknown>, source = 'setting
     if (raw[spec.key] === undefined) continue;
     target[spec.key] = convert(spec, raw[spec.key]);
   }
+  settings.domains = convertDomains(raw['domains'], settings);
+  settings.domain = [...settings.domain, ...[...settings.domains.keys()].filter((name) => !settings.domain.includes(name))];
   if (settings.domain.length === 0) {
     // Without --upstream the embedded demo server serves `localhost` (src/embedded/).
-    if (settings.upstream !== undefined) {
+    if (settings.upstream !== undefined || settings.domains.size > 0) {
       throw new ConfigError(`${source}: no XMPP domain configured; give --domain NAME (repeatable)`);
     }
     settings.domain = ['localhost'];
@@ -169,6 +171,48 @@ export function validateSettings(raw: Record<string, unknown>, source = 'setting
     }
   }
   return settings;
+}
+
+const DOMAIN_KEYS = new Set(['upstream', 'upstreamTls', 'upstreamCa']);
+
+/** The `domains:` map of the config file: each domain's own server, TLS mode and CA. */
+function convertDomains(value: unknown, settings: Settings): Map<string, DomainUpstream> {
+  const out = new Map<string, DomainUpstream>();
+  if (value === undefined || value === null) return out;
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError('domains: expected a mapping of domain names to { upstream, upstreamTls, upstreamCa }');
+  }
+  const spec = (key: 'upstream' | 'upstreamTls' | 'upstreamCa'): SettingSpec => SETTINGS.find((s) => s.key === key) as SettingSpec;
+  for (const [name, entry] of Object.entries(value as Record<string, unknown>)) {
+    const where = `domains.${name}`;
+    if (!/^[a-z0-9.-]+$/i.test(name)) throw new ConfigError(`${where}: "${name}" is not a domain name`);
+    const fields = (entry ?? {}) as Record<string, unknown>;
+    if (typeof fields !== 'object' || Array.isArray(fields)) throw new ConfigError(`${where}: expected { upstream, upstreamTls, upstreamCa }`);
+    for (const key of Object.keys(fields)) {
+      if (!DOMAIN_KEYS.has(key)) throw new ConfigError(`${where}: unknown key "${key}" (known keys: upstream, upstreamTls, upstreamCa)`);
+    }
+    const field = (key: 'upstream' | 'upstreamTls' | 'upstreamCa'): unknown => {
+      try {
+        return fields[key] === undefined ? undefined : convert(spec(key), fields[key]);
+      } catch (error) {
+        throw new ConfigError(`${where}: ${(error as Error).message}`);
+      }
+    };
+    const ca = field('upstreamCa') as string | undefined;
+    if (ca !== undefined) {
+      try {
+        readFileSync(ca);
+      } catch (error) {
+        throw new ConfigError(`${where}.upstreamCa: cannot read ${ca}: ${(error as Error).message}`);
+      }
+    }
+    out.set(name.toLowerCase(), {
+      upstream: field('upstream') as HostPort | undefined,
+      upstreamTls: (field('upstreamTls') as Settings['upstreamTls'] | undefined) ?? settings.upstreamTls,
+      upstreamCa: ca ?? settings.upstreamCa,
+    });
+  }
+  return out;
 }
 
 function convert(spec: SettingSpec, value: unknown): unknown {

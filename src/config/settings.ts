@@ -29,6 +29,14 @@ export type UpstreamTlsMode = 'required' | 'optional' | 'off';
 export type SiteControl = 'none' | 'master-only' | 'by-content-type' | 'all';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
+/** One XMPP domain's own server (the config file's `domains:` map). */
+export interface DomainUpstream {
+  /** Absent: a DNS SRV lookup of `_xmpp-client._tcp.DOMAIN` finds it (RFC 6120 §3.2). */
+  readonly upstream: HostPort | undefined;
+  readonly upstreamTls: UpstreamTlsMode;
+  readonly upstreamCa: string | undefined;
+}
+
 export interface Settings {
   /** Main Flash port: policy requests and XMPP client streams, told apart by their first bytes. */
   listen: HostPort;
@@ -88,6 +96,11 @@ export interface Settings {
   upstream: HostPort | undefined;
   /** XMPP domains clients may reach; the first is the default domain. */
   domain: string[];
+  /**
+   * Per-domain servers, from the config file only: `domains: { NAME: { upstream, upstreamTls,
+   * upstreamCa } }`. Their names join `domain`; the others use `upstream`.
+   */
+  domains: ReadonlyMap<string, DomainUpstream>;
   /**
    * Names the gateway is reached by (besides this machine's host name and the address a client
    * dialled): a stream header `to` naming one means the default domain (XIFF 2 sends that).
@@ -161,6 +174,7 @@ export const DEFAULTS: Readonly<Settings> = {
   policySiteControl: 'master-only',
   upstream: undefined,
   domain: [],
+  domains: new Map(),
   publicHost: [],
   upstreamTls: 'required',
   upstreamCa: undefined,

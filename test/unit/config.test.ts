@@ -82,3 +82,21 @@ test('config: --check-config validates a file and says so', () => {
   assert.throws(() => loadCommandLine(['--check-config', bad]), /--max-stanza-bytes \(maxStanzaBytes\): expected a whole number/);
   assert.throws(() => loadCommandLine(['--check-config', good, '--config', good]), /not both/);
 });
+
+test('config: per-domain upstreams in the file (domains:), joining the domain list', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fxg-config-'));
+  const file = join(dir, 'gateway.yaml');
+  writeFileSync(
+    file,
+    'domain: [first.example]\nupstreamTls: optional\ndomains:\n  Second.Example:\n    upstream: 10.0.0.2:5222\n    upstreamTls: off\n  third.example: {}\n',
+  );
+  const { settings } = loadCommandLine(['--config', file]);
+  assert.deepEqual(settings.domain, ['first.example', 'second.example', 'third.example']);
+  assert.deepEqual(settings.domains.get('second.example'), { upstream: { host: '10.0.0.2', port: 5222 }, upstreamTls: 'off', upstreamCa: undefined });
+  // No upstream: found by DNS SRV; the TLS mode is inherited.
+  assert.deepEqual(settings.domains.get('third.example'), { upstream: undefined, upstreamTls: 'optional', upstreamCa: undefined });
+  writeFileSync(file, 'domains:\n  a.example:\n    upstreamTsl: off\n');
+  assert.throws(() => loadCommandLine(['--config', file]), /domains\.a\.example: unknown key "upstreamTsl"/);
+  writeFileSync(file, 'domains:\n  a.example:\n    upstream: nope\n');
+  assert.throws(() => loadCommandLine(['--config', file]), /domains\.a\.example: --upstream \(upstream\): expected HOST:PORT/);
+});
