@@ -3,7 +3,7 @@
  * and handles signals. Nothing else constructs concrete objects.
  */
 import { readFileSync } from 'node:fs';
-import type net from 'node:net';
+import { isIP, type default as net } from 'node:net';
 import type { TlsOptions } from 'node:tls';
 import type { PolicyOptions } from './codec/policy/policy-file.js';
 import { ConnectionLimiter } from './edge/connection-limiter.js';
@@ -31,7 +31,7 @@ import { ReattachRegistry } from './session/rtmp/reattach.js';
 import { createHttpApp } from './edge/http-app.js';
 import { HttpFront } from './edge/http-listener.js';
 import { createRtmptHandler } from './edge/rtmpt.js';
-import type { Secrets } from './config/load.js';
+import { exemptionList, type Secrets } from './config/load.js';
 import { startRoomControl } from './services/room-control-setup.js';
 import { streamErrorXml, streamHeader, STREAM_CLOSE } from './xmpp/stream-header.js';
 import { UpstreamStream } from './xmpp/upstream.js';
@@ -92,7 +92,11 @@ async function startListeners(settings: Settings, log: Logger, secrets: Secrets)
   const domainCas = new Map([...settings.domains].map(([name, d]) => [name, readCa(d.upstreamCa)]));
   const limits = { maxStanzaBytes: settings.maxStanzaBytes, maxDepth: settings.maxDepth, maxAttributes: settings.maxAttributes };
   const upstreamLimits = { ...limits, maxStanzaBytes: settings.maxUpstreamStanzaBytes };
-  const limiter = new ConnectionLimiter(settings);
+  const exempt = exemptionList(settings.connectionLimitExempt);
+  const limiter = new ConnectionLimiter(settings, (address) => {
+    const bare = address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+    return exempt.check(bare, isIP(bare) === 6 ? 'ipv6' : 'ipv4');
+  });
 
   // The policy lists only the gateway's own Flash ports (flash-clients.md): filled in once bound.
   const flashPorts: number[] = [];
@@ -136,6 +140,7 @@ async function startListeners(settings: Settings, log: Logger, secrets: Secrets)
       isGatewayName: gatewayNameTest(names, localAddress),
       nulGraceMs: settings.nulGrace,
       maxPendingStanzas: settings.maxPendingStanzas,
+      rateLimit: { perSecond: settings.rateLimit, burst: settings.rateBurst },
       limits,
       authTimeoutMs: settings.authTimeout * 1000,
       idleTimeoutMs: settings.idleTimeout * 1000,

@@ -3,6 +3,7 @@
  * (flags win). Validation happens here, once; everything downstream receives plain values.
  */
 import { readFileSync } from 'node:fs';
+import { BlockList, isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../errors.js';
@@ -162,6 +163,7 @@ export function validateSettings(raw: Record<string, unknown>, source = 'setting
     throw new ConfigError(`--rtmps-min-tls ${settings.rtmpsMinTls} is newer than --rtmps-max-tls ${settings.rtmpsMaxTls}`);
   }
   if (settings.component !== undefined) settings.component = settings.component.toLowerCase();
+  exemptionList(settings.connectionLimitExempt);
   settings.websocketAllowOrigin = settings.websocketAllowOrigin.map((o) => (o === '*' ? o : o.replace(/\/+$/, '').toLowerCase()));
   if (settings.upstreamCa !== undefined) {
     try {
@@ -171,6 +173,22 @@ export function validateSettings(raw: Record<string, unknown>, source = 'setting
     }
   }
   return settings;
+}
+
+/** `--connection-limit-exempt` as a BlockList (addresses and CIDR ranges, IPv4 and IPv6). */
+export function exemptionList(entries: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const entry of entries) {
+    const [address, prefix] = entry.split('/') as [string, string?];
+    const family = isIP(address);
+    if (family === 0 || (prefix !== undefined && !/^\d+$/.test(prefix))) {
+      throw new ConfigError(`--connection-limit-exempt: "${entry}" is not an address or a CIDR range`);
+    }
+    const type = family === 4 ? 'ipv4' : 'ipv6';
+    if (prefix === undefined) list.addAddress(address, type);
+    else list.addSubnet(address, Number(prefix), type);
+  }
+  return list;
 }
 
 const DOMAIN_KEYS = new Set(['upstream', 'upstreamTls', 'upstreamCa']);

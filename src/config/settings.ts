@@ -126,6 +126,12 @@ export interface Settings {
   maxAttributes: number;
   /** Stanzas a client may send before its upstream stream is ready (held in memory meanwhile). */
   maxPendingStanzas: number;
+  /** Stanzas per second one client may send on average; over it its input is slowed. */
+  rateLimit: number;
+  /** Stanzas a client may send at once above its rate. */
+  rateBurst: number;
+  /** Addresses or CIDR ranges exempt from maxConnectionsPerIp (a school behind one NAT). */
+  connectionLimitExempt: string[];
   /** Most simultaneous client connections from one IP address. */
   maxConnectionsPerIp: number;
   /** Most simultaneous client connections in all. */
@@ -185,6 +191,9 @@ export const DEFAULTS: Readonly<Settings> = {
   maxDepth: 32,
   maxAttributes: 64,
   maxPendingStanzas: 100,
+  rateLimit: 50,
+  rateBurst: 200,
+  connectionLimitExempt: [],
   maxConnectionsPerIp: 50,
   maxConnections: 20000,
   authTimeout: 60,
@@ -240,6 +249,9 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'maxDepth', kind: 'integer', min: 2, max: 1000, value: 'N', help: 'deepest element nesting in a stanza' },
   { key: 'maxAttributes', kind: 'integer', min: 4, value: 'N', help: 'most attributes on one element' },
   { key: 'maxPendingStanzas', kind: 'integer', min: 1, value: 'N', help: 'stanzas held while the upstream stream is not ready' },
+  { key: 'rateLimit', kind: 'integer', min: 1, value: 'N', help: 'stanzas per second a client may send (over it, it is slowed)' },
+  { key: 'rateBurst', kind: 'integer', min: 1, value: 'N', help: 'stanzas a client may send at once above its rate' },
+  { key: 'connectionLimitExempt', kind: 'strings', value: 'CIDR', help: 'address or range exempt from --max-connections-per-ip (repeatable)' },
   { key: 'maxConnectionsPerIp', kind: 'integer', min: 1, value: 'N', help: 'most connections from one IP address' },
   { key: 'maxConnections', kind: 'integer', min: 1, value: 'N', help: 'most connections in all' },
   { key: 'authTimeout', kind: 'seconds', min: 1, help: 'time to authenticate, in seconds' },

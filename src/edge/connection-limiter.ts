@@ -14,6 +14,8 @@ export class ConnectionLimiter {
 
   constructor(
     private readonly limits: { maxConnectionsPerIp: number; maxConnections: number },
+    /** Addresses the per-address limit does not apply to (the total still does). */
+    private readonly exempt: (address: string) => boolean = () => false,
   ) {}
 
   acquire(address: string): LimitVerdict {
@@ -21,7 +23,7 @@ export class ConnectionLimiter {
     if (this.total >= this.limits.maxConnections) {
       return { ok: false, reason: `the gateway is at its connection limit (${this.limits.maxConnections})` };
     }
-    if (current >= this.limits.maxConnectionsPerIp) {
+    if (current >= this.limits.maxConnectionsPerIp && !this.exempt(address)) {
       return { ok: false, reason: `too many connections from ${address} (limit ${this.limits.maxConnectionsPerIp})` };
     }
     this.perAddress.set(address, current + 1);

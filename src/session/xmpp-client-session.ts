@@ -24,6 +24,7 @@ import { ClientInput, type FramingMode } from './client-input.js';
 import { framingFor, UNKNOWN_CLIENT_FRAMING, type ClientFraming } from './framing.js';
 import { legacyAuthError, legacyAuthFields, legacyAuthSuccess, parseLegacyAuth, type LegacyAuthRequest } from './legacy-auth.js';
 import { answerLocally, type LocalContext } from './local-answers.js';
+import { StanzaRateLimiter } from './rate-limiter.js';
 
 export interface SessionOptions {
   readonly domains: readonly string[];
@@ -36,6 +37,8 @@ export interface SessionOptions {
   readonly nulGraceMs: number;
   /** Client stanzas held while the upstream stream is not ready. */
   readonly maxPendingStanzas: number;
+  /** Stanzas per second a client may send, with a burst; over it, its input is paused. */
+  readonly rateLimit: { readonly perSecond: number; readonly burst: number };
   /** Output queued to a client that does not read before it is dropped. */
   readonly maxClientBacklogBytes: number;
   /** Opens the upstream stream for a domain (resolves after TLS, with the server's features). */
@@ -70,12 +73,16 @@ export class XmppClientSession implements XmlStreamHandler, LocalContext {
   private readonly authTimer: NodeJS.Timeout;
   private readonly idleTimer: NodeJS.Timeout;
   private readonly log: Logger;
+  private readonly rate: StanzaRateLimiter;
+  /** Stanzas over the client's rate, waiting for tokens, in order. */
+  private rateQueue: XmlElement[] = [];
 
   constructor(
     private readonly channel: ClientChannel,
     private readonly options: SessionOptions,
   ) {
     this.log = options.log;
+    this.rate = new StanzaRateLimiter(options.rateLimit.perSecond, options.rateLimit.burst);
     this.parser = new XmlStreamParser(this, options.limits);
     this.input = new ClientInput(this.parser, options.nulGraceMs, (mode) => this.framingDecided(mode));
     this.authTimer = setTimeout(
@@ -153,6 +160,40 @@ export class XmppClientSession implements XmlStreamHandler, LocalContext {
   }
 
   element(element: XmlElement): void {
+    // Per-client rate limit: over it, stanzas wait their turn and the input is paused.
+    if (this.rateQueue.length > 0 || this.rate.tryTake() > 0) {
+      if (this.rateQueue.length >= this.options.maxPendingStanzas) {
+        throw new StreamError('policy-violation', `more than ${this.options.rateLimit.perSecond} stanzas per second, and ${this.options.maxPendingStanzas} waiting`);
+      }
+      this.rateQueue.push(element);
+      if (this.rateQueue.length === 1) {
+        this.channel.pause();
+        this.drainRateQueue();
+      }
+      return;
+    }
+    this.dispatch(element);
+  }
+
+  private drainRateQueue(): void {
+    while (this.rateQueue.length > 0 && this.state !== 'closed') {
+      const wait = this.rate.tryTake();
+      if (wait > 0) {
+        setTimeout(() => this.drainRateQueue(), wait).unref();
+        return;
+      }
+      try {
+        this.dispatch(this.rateQueue.shift() as XmlElement);
+      } catch (error) {
+        // From a timer, not the parser: end the session here, never let it escape.
+        this.fail(error instanceof StreamError ? error : new StreamError('internal-server-error', 'internal error'), error);
+        return;
+      }
+    }
+    if (this.state !== 'closed') this.channel.resume();
+  }
+
+  private dispatch(element: XmlElement): void {
     if (this.state === 'open') this.forward(element);
     else if (this.state === 'connecting' || this.state === 'bridging' || this.state === 'restarting') {
       if (this.queued.length >= this.options.maxPendingStanzas) {
@@ -425,6 +466,7 @@ export class XmppClientSession implements XmlStreamHandler, LocalContext {
     this.state = 'closed';
     this.stopTimers();
     this.queued = [];
+    this.rateQueue = [];
     this.channel.end();
   }
 

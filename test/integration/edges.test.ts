@@ -305,6 +305,40 @@ describe('edges, against a plaintext Prosody', () => {
     }
   });
 
+  test('--connection-limit-exempt: an exempt address is not held to --max-connections-per-ip', async () => {
+    const g = await startGatewayFor(prosody, { extraArgs: ['--max-connections-per-ip', '1', '--connection-limit-exempt', '127.0.0.0/8'] });
+    const clients: RawFlashClient[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const c = await RawFlashClient.connect('127.0.0.1', g.port);
+        c.send(xiffHeader(prosody.domain));
+        await c.nextElement((e) => e.is('features', NS_STREAM));
+        clients.push(c);
+      }
+    } finally {
+      for (const c of clients) c.destroy();
+      await g.stop();
+    }
+  });
+
+  test('--rate-limit: a flood is slowed to the rate, and nothing is lost', async () => {
+    const g = await startGatewayFor(prosody, { extraArgs: ['--rate-limit', '10', '--rate-burst', '5'] });
+    try {
+      const sender = await RawFlashClient.connect('127.0.0.1', g.port);
+      const jid = await sparkwebLogin(sender, { domain: prosody.domain, user: 'dave', pass: 'dave-secret', resource: 'flood' });
+      const started = Date.now();
+      // 25 iq pings in one write: 5 pass at once, the other 20 at 10 per second (about 2 s).
+      sender.send(Array.from({ length: 25 }, (_, i) => `<iq type="get" id="f${i}" to="${prosody.domain}"><ping xmlns="urn:xmpp:ping"/></iq>`).join(''));
+      for (let i = 0; i < 25; i++) await sender.nextElement((e) => e.is('iq') && e.attrs['id'] === `f${i}`, 10_000);
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed >= 1500, `slowed to the rate: ${elapsed} ms for 25 stanzas at 10/s with a burst of 5`);
+      assert.ok(jid);
+      await sender.close();
+    } finally {
+      await g.stop();
+    }
+  });
+
   test('a client that never authenticates is told so after --auth-timeout', async () => {
     const g = await startGatewayFor(prosody, { extraArgs: ['--auth-timeout', '1'] });
     try {
