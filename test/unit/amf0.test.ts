@@ -25,15 +25,11 @@ import {
   type AmfObject,
   type AmfValue,
 } from '../../src/codec/amf/values.js';
+import { assertNoPrototypes, assertOnlyAmfError, b, expectCode, hexOf, txt } from '../support/amf-assertions.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/** Bytes from hex strings (spaces ignored) and byte arrays. */
-function b(...parts: (string | Uint8Array)[]): Buffer {
-  return Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p.replace(/\s+/g, ''), 'hex') : p)));
-}
-const txt = (s: string): Buffer => Buffer.from(s, 'utf8');
 /** An AMF0 UTF-8 string body: 16-bit byte length, then the bytes. */
 const u16s = (s: string): Buffer => {
   const t = txt(s);
@@ -41,34 +37,12 @@ const u16s = (s: string): Buffer => {
   h.writeUInt16BE(t.length);
   return b(h, t);
 };
-const hexOf = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 
 const ONE = '3ff0000000000000';
 const TWO = '4000000000000000';
 const END = '000009';
 
-function expectCode(run: () => unknown, code: AmfErrorCode, label = ''): AmfError {
-  try {
-    run();
-  } catch (e) {
-    if (!(e instanceof AmfError)) throw new Error(`${label}: expected AmfError(${code}), got ${String(e)}`, { cause: e });
-    assert.equal(e.code, code, `${label}: ${e.message}`);
-    return e;
-  }
-  assert.fail(`${label}: expected AmfError(${code}), nothing thrown`);
-}
 
-/** `run` throws nothing but AmfError; what it decodes has no reachable prototype. */
-function assertOnlyAmfError(run: () => AmfValue): void {
-  let v: AmfValue;
-  try {
-    v = run();
-  } catch (e) {
-    if (!(e instanceof AmfError)) throw e;
-    return;
-  }
-  assertNoPrototypes(v);
-}
 
 /**
  * Every non-empty strict prefix of a body is either 'truncated' or (cut at a value boundary) the
@@ -88,32 +62,6 @@ function assertTruncations(bytes: Uint8Array, values: AmfValue[]): void {
   }
 }
 
-/**
- * Every anonymous object and member table in a decoded value has a null prototype, so
- * Object.prototype is unreachable from it (walks shared and cyclic structures once).
- */
-function assertNoPrototypes(v: AmfValue, seen = new Set<object>()): void {
-  if (typeof v !== 'object' || v === null || seen.has(v)) return;
-  seen.add(v);
-  const walk = (x: AmfValue): void => assertNoPrototypes(x, seen);
-  if (Array.isArray(v)) v.forEach(walk);
-  else if (v instanceof AmfTypedObject) {
-    assert.equal(Object.getPrototypeOf(v.members), null);
-    Object.values(v.members).forEach(walk);
-    if (v.dynamicMembers !== null) {
-      assert.equal(Object.getPrototypeOf(v.dynamicMembers), null);
-      Object.values(v.dynamicMembers).forEach(walk);
-    }
-  } else if (v instanceof AmfEcmaArray) [...v.entries.values()].forEach(walk);
-  else if (v instanceof AmfMixedArray) [...v.dense, ...v.associative.values()].forEach(walk);
-  else if (v instanceof AmfVector) v.items.forEach(walk);
-  else if (v instanceof AmfDictionary) [...v.entries].flat().forEach(walk);
-  else if (v instanceof Date || v instanceof AmfXml || v instanceof AmfXmlDocument || v instanceof AmfByteArray) return;
-  else {
-    assert.equal(Object.getPrototypeOf(v), null, 'an anonymous object with a prototype');
-    Object.values(v).forEach(walk);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures: hand-computed bytes (AMF 0 Specification, December 2007; section numbers cited)
