@@ -210,6 +210,8 @@ async function startListeners(settings: Settings, log: Logger, secrets: Secrets)
       chunkLimits: { ...DEFAULT_CHUNK_DECODER_LIMITS, maxMessageLength: settings.maxStanzaBytes + 65536 },
       idleTimeoutMs: settings.idleTimeout * 1000,
       connectTimeoutMs: settings.authTimeout * 1000,
+      rateLimit: { perSecond: settings.rateLimit, burst: settings.rateBurst },
+      maxPendingCalls: settings.maxPendingStanzas,
       log,
       createApplications: (peer) => [
         new XmppCallApi(peer, {

@@ -124,11 +124,11 @@ export interface Settings {
   maxDepth: number;
   /** Most attributes on one element. */
   maxAttributes: number;
-  /** Stanzas a client may send before its upstream stream is ready (held in memory meanwhile). */
+  /** Stanzas a client may send before its upstream stream is ready (held in memory meanwhile); also stanzas or RTMP calls waiting over the rate. */
   maxPendingStanzas: number;
-  /** Stanzas per second one client may send on average; over it its input is slowed. */
+  /** Stanzas (or RTMP calls) per second one client may send on average; over it its input is slowed. */
   rateLimit: number;
-  /** Stanzas a client may send at once above its rate. */
+  /** Stanzas (or RTMP calls) a client may send at once above its rate. */
   rateBurst: number;
   /** Addresses or CIDR ranges exempt from maxConnectionsPerIp (a school behind one NAT). */
   connectionLimitExempt: string[];
@@ -248,9 +248,9 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'maxUpstreamStanzaBytes', kind: 'bytes', min: 65536, help: 'largest stanza the XMPP server may send, in bytes' },
   { key: 'maxDepth', kind: 'integer', min: 2, max: 1000, value: 'N', help: 'deepest element nesting in a stanza' },
   { key: 'maxAttributes', kind: 'integer', min: 4, value: 'N', help: 'most attributes on one element' },
-  { key: 'maxPendingStanzas', kind: 'integer', min: 1, value: 'N', help: 'stanzas held while the upstream stream is not ready' },
-  { key: 'rateLimit', kind: 'integer', min: 1, value: 'N', help: 'stanzas per second a client may send (over it, it is slowed)' },
-  { key: 'rateBurst', kind: 'integer', min: 1, value: 'N', help: 'stanzas a client may send at once above its rate' },
+  { key: 'maxPendingStanzas', kind: 'integer', min: 1, value: 'N', help: 'stanzas held while the upstream stream is not ready, or stanzas and RTMP calls waiting over the rate' },
+  { key: 'rateLimit', kind: 'integer', min: 1, value: 'N', help: 'stanzas or RTMP calls per second a client may send (over it, it is slowed)' },
+  { key: 'rateBurst', kind: 'integer', min: 1, value: 'N', help: 'stanzas or RTMP calls a client may send at once above its rate' },
   { key: 'connectionLimitExempt', kind: 'strings', value: 'CIDR', help: 'address or range exempt from --max-connections-per-ip (repeatable)' },
   { key: 'maxConnectionsPerIp', kind: 'integer', min: 1, value: 'N', help: 'most connections from one IP address' },
   { key: 'maxConnections', kind: 'integer', min: 1, value: 'N', help: 'most connections in all' },

@@ -14,6 +14,7 @@ import { RtmpError } from '../../codec/rtmp/errors.js';
 import { ServerHandshake } from '../../codec/rtmp/handshake.js';
 import type { Logger } from '../../log/logger.js';
 import type { ClientChannel } from '../../transport/channel.js';
+import { StanzaRateLimiter } from '../rate-limiter.js';
 import { CallError, type CallPeer, type RtmpApplication } from './xmpp-call-api.js';
 
 export interface RtmpConnectionOptions {
@@ -27,6 +28,10 @@ export interface RtmpConnectionOptions {
   readonly connectTimeoutMs: number;
   /** The call dialects this connection answers, tried in order. */
   readonly createApplications: (peer: CallPeer) => RtmpApplication[];
+  /** Calls per second a client may make, with a burst; over it, its input is paused. */
+  readonly rateLimit: { readonly perSecond: number; readonly burst: number };
+  /** Calls that may wait over the rate; one more closes the connection. */
+  readonly maxPendingCalls: number;
   readonly log: Logger;
 }
 
@@ -37,6 +42,13 @@ const WINDOW_ACK_SIZE = 2_500_000;
 const OUTGOING_CHUNK_SIZE = 4096;
 
 type State = 'handshake' | 'chunks' | 'connected' | 'closed';
+
+/** A decoded command message: `values` is [name, txid, commandObject, ...args]. */
+interface Call {
+  readonly name: string;
+  readonly txid: number;
+  readonly values: AmfValue[];
+}
 
 export class RtmpConnection implements CallPeer {
   private state: State = 'handshake';
@@ -52,6 +64,10 @@ export class RtmpConnection implements CallPeer {
   private readonly log: Logger;
   private readonly started = Date.now();
   private readonly closedHandlers: (() => void)[] = [];
+  private readonly rate: StanzaRateLimiter;
+  /** Calls over the client's rate, waiting for tokens, in order. */
+  private rateQueue: Call[] = [];
+  private rateTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly channel: ClientChannel,
@@ -59,6 +75,7 @@ export class RtmpConnection implements CallPeer {
   ) {
     this.log = options.log;
     this.decoder = new ChunkDecoder(options.chunkLimits);
+    this.rate = new StanzaRateLimiter(options.rateLimit.perSecond, options.rateLimit.burst);
     this.idleTimer = setTimeout(() => this.close(`no traffic for ${options.idleTimeoutMs / 1000} s`), options.idleTimeoutMs);
     this.pingTimer = setInterval(() => this.ping(), Math.max(1000, options.idleTimeoutMs / 2));
     this.connectTimer = setTimeout(() => this.close('no NetConnection connect in time'), options.connectTimeoutMs);
@@ -84,17 +101,23 @@ export class RtmpConnection implements CallPeer {
       // §5.4.3: acknowledge every window of bytes received.
       if (sequence !== undefined) this.sendControl({ type: 'acknowledgement', sequence });
     } catch (error) {
-      if (error instanceof RtmpError || error instanceof AmfError) {
-        this.log.info({ code: error.code }, `RTMP protocol error: ${error.message}`);
-        this.close(error.message);
-        return;
-      }
-      this.log.error({ err: error }, 'RTMP session error');
-      this.close('internal error');
+      this.fail(error);
     }
   }
 
+  private fail(error: unknown): void {
+    if (error instanceof RtmpError || error instanceof AmfError) {
+      this.log.info({ code: error.code }, `RTMP protocol error: ${error.message}`);
+      this.close(error.message);
+      return;
+    }
+    this.log.error({ err: error }, 'RTMP session error');
+    this.close('internal error');
+  }
+
   private message(message: RtmpMessage): void {
+    // The rest of a read after the connection was closed (e.g. over the call rate).
+    if (this.state === 'closed') return;
     const control = decodeControlMessage(message.typeId, message.payload);
     if (control) {
       // Set Chunk Size and Abort are applied by the decoder itself.
@@ -106,18 +129,68 @@ export class RtmpConnection implements CallPeer {
       return;
     }
     if (message.typeId === MessageType.CommandAmf0) {
-      this.command(decodeAmf0Values(message.payload, this.options.amfLimits));
+      this.limit(callOf(decodeAmf0Values(message.payload, this.options.amfLimits)));
     } else if (message.typeId === MessageType.CommandAmf3) {
       // Type 17: a format byte (0), then AMF0 whose values may switch to AMF3 (0x11).
       if (message.payload[0] !== 0) throw new RtmpError('bad-message', 'an AMF3 command must start with a 0 byte');
-      this.command(decodeAmf0Values(message.payload.subarray(1), this.options.amfLimits));
+      this.limit(callOf(decodeAmf0Values(message.payload.subarray(1), this.options.amfLimits)));
     }
     // Audio, video and data messages have no meaning here: ignored.
   }
 
-  private command(values: AmfValue[]): void {
-    const [name, txid, , ...args] = values;
-    if (typeof name !== 'string' || typeof txid !== 'number') throw new RtmpError('bad-message', 'a command needs a name and a transaction id');
+  /**
+   * Per-client rate limit, as XMPP sessions have: every call but `connect` takes a token. Over
+   * the rate, calls wait their turn in order while the input is paused (TCP backpressure does
+   * the rest); more than maxPendingCalls waiting closes the connection. Calls are decoded (and
+   * malformed ones refused) before they queue, so protocol errors still close at once.
+   */
+  private limit(call: Call): void {
+    if (this.rateQueue.length === 0 && (call.name === 'connect' || this.rate.tryTake() === 0)) {
+      this.command(call);
+      return;
+    }
+    if (this.rateQueue.length >= this.options.maxPendingCalls) {
+      const reason = `policy-violation: more than ${this.options.rateLimit.perSecond} calls per second, and ${this.options.maxPendingCalls} waiting`;
+      this.log.info({ code: 'policy-violation', method: call.name }, `RTMP call rate exceeded: ${reason}`);
+      this.close(reason);
+      return;
+    }
+    this.rateQueue.push(call);
+    if (this.rateQueue.length === 1) {
+      this.channel.pause();
+      this.drainRateQueue();
+    }
+  }
+
+  private drainRateQueue(): void {
+    this.rateTimer = undefined;
+    while (this.rateQueue.length > 0 && this.state !== 'closed') {
+      const call = this.rateQueue[0] as Call;
+      if (call.name !== 'connect') {
+        const wait = this.rate.tryTake();
+        if (wait > 0) {
+          this.rateTimer = setTimeout(() => this.drainRateQueue(), wait);
+          this.rateTimer.unref();
+          return;
+        }
+      }
+      this.rateQueue.shift();
+      // Its input is paused, not silent: a client still being served is not idle.
+      this.idleTimer.refresh();
+      try {
+        this.command(call);
+      } catch (error) {
+        // From a timer, not the decoder: end the connection here, never let it escape.
+        this.fail(error);
+        return;
+      }
+    }
+    if (this.state !== 'closed') this.channel.resume();
+  }
+
+  private command(call: Call): void {
+    const { name, txid, values } = call;
+    const args = values.slice(3);
     const commandObject = values[2];
     if (name === 'connect') {
       this.connect(txid, commandObject);
@@ -261,8 +334,11 @@ export class RtmpConnection implements CallPeer {
     if (this.state === 'connected') {
       this.invoke('onStatus', [amfObject({ level: 'status', code: 'NetConnection.Connect.Closed', description: reason })]);
     }
+    const paused = this.rateQueue.length > 0;
     this.stop();
     this.channel.end();
+    // Read (and drop) what the client still sends, so its FIN is seen and the socket closes.
+    if (paused) this.channel.resume();
   }
 
   private closed(): void {
@@ -282,6 +358,14 @@ export class RtmpConnection implements CallPeer {
     clearTimeout(this.idleTimer);
     clearInterval(this.pingTimer);
     clearTimeout(this.connectTimer);
+    clearTimeout(this.rateTimer);
+    this.rateQueue = [];
     for (const application of this.applications) application.dispose();
   }
+}
+
+function callOf(values: AmfValue[]): Call {
+  const [name, txid] = values;
+  if (typeof name !== 'string' || typeof txid !== 'number') throw new RtmpError('bad-message', 'a command needs a name and a transaction id');
+  return { name, txid, values };
 }
