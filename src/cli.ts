@@ -73,6 +73,14 @@ async function main(): Promise<void> {
   }
   const { settings, secrets } = commandLine;
   const log = createLogger(settings.logLevel);
+  // SIGHUP's default is to end the process: take it from the start, and reload once started
+  // when it came during start-up (the file may have changed since it was read).
+  let reload: (() => void) | undefined;
+  let reloadPending = false;
+  process.on('SIGHUP', () => {
+    if (reload) reload();
+    else reloadPending = true;
+  });
   let gateway;
   try {
     gateway = await startGateway(settings, log, (text) => process.stderr.write(text + '\n'), secrets);
@@ -84,10 +92,15 @@ async function main(): Promise<void> {
     log.fatal({ err: error }, `cannot start: ${(error as Error).message}`);
     process.exit(1);
   }
+  const running = gateway;
+  /** The settings in force: a reload may change the shutdown timeout. */
+  let current = settings;
+  let stopping = false;
   const stop = (signal: string): void => {
+    stopping = true;
     log.info({ signal }, 'stopping: clients are told and XMPP streams closed');
     // The gateway bounds its own shutdown; this only guards against a hang.
-    setTimeout(() => process.exit(1), (settings.shutdownTimeout + 5) * 1000).unref();
+    setTimeout(() => process.exit(1), (current.shutdownTimeout + 5) * 1000).unref();
     gateway.stop().then(
       () => {
         log.info('stopped');
@@ -99,8 +112,35 @@ async function main(): Promise<void> {
       },
     );
   };
+  /** SIGHUP: the same command line again (--config FILE re-read, flags still win). */
+  reload = (): void => {
+    if (stopping) return;
+    log.info({ signal: 'SIGHUP' }, 'reloading the configuration');
+    let next;
+    try {
+      next = loadCommandLine(process.argv.slice(2));
+    } catch (error) {
+      // A bad edit must not take the gateway down: it keeps the configuration it runs with.
+      const message = (error as Error).message;
+      log.error({ signal: 'SIGHUP', error: message }, `configuration not reloaded, still running the previous one: ${message}`);
+      return;
+    }
+    const { applied, needsRestart } = running.reload(next.settings);
+    current = next.settings;
+    // The outcome is logged even when the new log level is above info: a reload is never silent.
+    const report = log.isLevelEnabled('info') ? log : log.child({}, { level: 'info' });
+    if (applied.length === 0 && needsRestart.length === 0) {
+      report.info({ applied, needsRestart }, 'configuration reloaded: nothing changed');
+      return;
+    }
+    report.info({ applied, needsRestart }, 'configuration reloaded');
+    if (needsRestart.length > 0) {
+      report.warn({ needsRestart }, `restart needed for: ${needsRestart.join(', ')} (running with their previous values)`);
+    }
+  };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+  if (reloadPending) reload();
 }
 
 await main();

@@ -17,6 +17,7 @@ import { startEmbeddedServer, type EmbeddedServer } from './embedded/default-ser
 import { embeddedBanner } from './embedded/banner.js';
 import { InstallError } from './embedded/install.js';
 import type { Settings } from './config/settings.js';
+import { diffSettings, withReloadable, type ReloadPlan } from './config/reload.js';
 import type { Logger } from './log/logger.js';
 import { XmppClientSession } from './session/xmpp-client-session.js';
 import type { ClientChannel } from './transport/channel.js';
@@ -44,6 +45,11 @@ export interface RunningGateway {
   readonly rtmpsPort: number | undefined;
   readonly httpsEnabled: boolean;
   stop(): Promise<void>;
+  /**
+   * SIGHUP: applies the reloadable settings of `next` without dropping anyone (new limits and
+   * timeouts for new connections) and says which changed keys wait for a restart.
+   */
+  reload(next: Settings): ReloadPlan;
 }
 
 /**
@@ -71,8 +77,17 @@ export async function startGateway(
   try {
     const running = await startListeners(settings, log, secrets);
     if (embedded) say(embeddedBanner(settings, running, embedded));
+    // What runs, as configured: the embedded server's rewrite of upstream/domain/upstreamTls
+    // above is not a change a reload should report.
+    let current = configured;
     return {
       ...running,
+      reload(next) {
+        const plan = diffSettings(current, next);
+        running.reload(next);
+        current = withReloadable(current, next);
+        return plan;
+      },
       async stop() {
         await running.stop();
         await embedded?.stop();
@@ -84,15 +99,18 @@ export async function startGateway(
   }
 }
 
-async function startListeners(settings: Settings, log: Logger, secrets: Secrets): Promise<RunningGateway> {
+async function startListeners(initial: Settings, log: Logger, secrets: Secrets): Promise<RunningGateway> {
+  // Replaced by reload(): closures that read `settings.x` when called see the new values.
+  let settings = initial;
   const upstream = settings.upstream;
   if (!upstream && settings.domains.size === 0) throw new ConfigError('no XMPP server configured; give --upstream HOST:PORT');
   const readCa = (file: string | undefined): Buffer | undefined => (file === undefined ? undefined : readFileSync(file));
   const ca = readCa(settings.upstreamCa);
   const domainCas = new Map([...settings.domains].map(([name, d]) => [name, readCa(d.upstreamCa)]));
-  const limits = { maxStanzaBytes: settings.maxStanzaBytes, maxDepth: settings.maxDepth, maxAttributes: settings.maxAttributes };
-  const upstreamLimits = { ...limits, maxStanzaBytes: settings.maxUpstreamStanzaBytes };
-  const exempt = exemptionList(settings.connectionLimitExempt);
+  const parserLimits = (s: Settings) => ({ maxStanzaBytes: s.maxStanzaBytes, maxDepth: s.maxDepth, maxAttributes: s.maxAttributes });
+  let limits = parserLimits(settings);
+  let upstreamLimits = { ...limits, maxStanzaBytes: settings.maxUpstreamStanzaBytes };
+  let exempt = exemptionList(settings.connectionLimitExempt);
   const limiter = new ConnectionLimiter(settings, (address) => {
     const bare = address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
     return exempt.check(bare, isIP(bare) === 6 ? 'ipv6' : 'ipv4');
@@ -247,7 +265,9 @@ async function startListeners(settings: Settings, log: Logger, secrets: Secrets)
     name: 'flash',
     host: settings.listen.host,
     port: settings.listen.port,
-    sniffTimeoutMs: settings.sniffTimeout * 1000,
+    get sniffTimeoutMs() {
+      return settings.sniffTimeout * 1000;
+    },
     limiter,
     policy,
     log,
@@ -271,7 +291,9 @@ async function startListeners(settings: Settings, log: Logger, secrets: Secrets)
       : await startPolicyListener({
           host: settings.policyHost,
           port: settings.policyPort,
-          timeoutMs: settings.sniffTimeout * 1000,
+          get timeoutMs() {
+            return settings.sniffTimeout * 1000;
+          },
           policy,
           log,
         });
@@ -288,7 +310,9 @@ async function startListeners(settings: Settings, log: Logger, secrets: Secrets)
       ...(tlsOptions ? { tls: tlsOptions } : {}),
       host: settings.rtmpHost,
       port,
-      sniffTimeoutMs: settings.sniffTimeout * 1000,
+      get sniffTimeoutMs() {
+        return settings.sniffTimeout * 1000;
+      },
       limiter,
       policy,
       log,
@@ -313,6 +337,17 @@ async function startListeners(settings: Settings, log: Logger, secrets: Secrets)
     rtmpPort: rtmpServer ? (rtmpServer.address() as net.AddressInfo).port : undefined,
     rtmpsPort: rtmpsServer ? (rtmpsServer.address() as net.AddressInfo).port : undefined,
     httpsEnabled: tls !== undefined,
+    reload(next) {
+      const plan = diffSettings(settings, next);
+      settings = withReloadable(settings, next);
+      limits = parserLimits(settings);
+      upstreamLimits = { ...limits, maxStanzaBytes: settings.maxUpstreamStanzaBytes };
+      exempt = exemptionList(settings.connectionLimitExempt);
+      limiter.update(settings);
+      // Connection loggers are pino children made without options: they follow the root's level.
+      log.level = settings.logLevel;
+      return plan;
+    },
     async stop() {
       // 1. Stop accepting: no new client while the others are told.
       for (const server of [flash, policyServer, rtmpServer, rtmpsServer, httpServer]) server?.close();

@@ -18,7 +18,8 @@ const UNITS: Record<string, string> = { seconds: 'seconds', milliseconds: 'ms', 
 export function configurationReference(): string {
   const rows = SETTINGS.map((spec) => {
     const type = spec.kind === 'enum' ? (spec.choices ?? []).map((c) => `\`${c}\``).join(' \\| ') : (UNITS[spec.kind] ?? spec.kind);
-    return `| \`${spec.key}\` | \`${flagName(spec.key)}\` | ${type} | ${shown(DEFAULTS[spec.key])} | ${spec.help} |`;
+    const reload = spec.reload === true ? 'yes' : 'restart';
+    return `| \`${spec.key}\` | \`${flagName(spec.key)}\` | ${type} | ${shown(DEFAULTS[spec.key])} | ${reload} | ${spec.help} |`;
   });
   return [
     '# Configuration reference',
@@ -44,8 +45,16 @@ export function configurationReference(): string {
     'environment variable `FLASH_XMPP_GATEWAY_COMPONENT_SECRET`, the push API token from',
     '`--push-token-file` or `FLASH_XMPP_GATEWAY_PUSH_TOKEN`.',
     '',
-    '| key | flag | type or unit | default | what it does |',
-    '|---|---|---|---|---|',
+    'SIGHUP re-reads the configuration ([operations.md](operations.md#reload-sighup)). The column',
+    '"SIGHUP" says whether a setting is applied then (`yes`) or keeps its running value until a',
+    'restart (`restart`; so does `domains:`). A connection\'s limits and timeouts are fixed when it',
+    'opens: reloaded ones apply to connections opened after the reload, and nobody is dropped for',
+    'being over a lowered limit. The log level, the policy file, the WebSocket origins and the',
+    'shutdown timeout apply at once. The WebSocket frame and RTMPT request caps',
+    '(`maxStanzaBytes` + 64 KiB) stay at their start value.',
+    '',
+    '| key | flag | type or unit | default | SIGHUP | what it does |',
+    '|---|---|---|---|---|---|',
     ...rows,
     '',
   ].join('\n');

@@ -18,6 +18,12 @@ export interface SettingSpec {
   /** Lower bound for numbers (inclusive). */
   readonly min?: number;
   readonly max?: number;
+  /**
+   * SIGHUP applies a new value without dropping anyone (src/config/reload.ts). Absent: the value
+   * is fixed at start (a listener, a TLS file, the upstream, a service built once) and a change
+   * waits for a restart. Limits and timeouts apply to connections opened after the reload.
+   */
+  readonly reload?: true;
 }
 
 export interface HostPort {
@@ -211,12 +217,12 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'httpHost', kind: 'string', value: 'ADDRESS', help: 'address the HTTP port binds to' },
   { key: 'tlsCert', kind: 'file', help: 'certificate (PEM) for HTTPS and wss:// on the HTTP port' },
   { key: 'tlsKey', kind: 'file', help: 'private key (PEM) for --tls-cert' },
-  { key: 'websocketAllowOrigin', kind: 'strings', value: 'ORIGIN', help: 'page origin allowed to open WebSockets (repeatable; * = any)' },
+  { key: 'websocketAllowOrigin', kind: 'strings', value: 'ORIGIN', reload: true, help: 'page origin allowed to open WebSockets (repeatable; * = any)' },
   { key: 'rtmpPort', kind: 'port', help: 'RTMP port for the XMPP call API; 0 = off' },
   { key: 'rtmpHost', kind: 'string', value: 'ADDRESS', help: 'address the RTMP port binds to' },
-  { key: 'rtmpApp', kind: 'string', value: 'NAME', help: 'RTMP application: rtmp://host/NAME' },
-  { key: 'rtmpIqTimeout', kind: 'seconds', min: 1, help: 'wait for the answer to an iq an RTMP app sent, in seconds' },
-  { key: 'rtmpUnansweredIqTimeout', kind: 'seconds', min: 1, help: 'answer for an RTMP app that leaves an iq unanswered, after seconds' },
+  { key: 'rtmpApp', kind: 'string', value: 'NAME', reload: true, help: 'RTMP application: rtmp://host/NAME' },
+  { key: 'rtmpIqTimeout', kind: 'seconds', min: 1, reload: true, help: 'wait for the answer to an iq an RTMP app sent, in seconds' },
+  { key: 'rtmpUnansweredIqTimeout', kind: 'seconds', min: 1, reload: true, help: 'answer for an RTMP app that leaves an iq unanswered, after seconds' },
   { key: 'rtmpsPort', kind: 'port', help: 'RTMPS port (needs --tls-cert and --tls-key); 0 = off' },
   { key: 'rtmpsMinTls', kind: 'enum', choices: ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'], help: 'oldest TLS version on the RTMPS port' },
   { key: 'rtmpsMaxTls', kind: 'enum', choices: ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'], help: 'newest TLS version on the RTMPS port (1.3 breaks librtmp)' },
@@ -230,11 +236,12 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'roomControlTimeout', kind: 'seconds', min: 1, help: 'time occupants have to answer a push, in seconds' },
   { key: 'policyPort', kind: 'port', help: 'socket policy port, 0 = off' },
   { key: 'policyHost', kind: 'string', value: 'ADDRESS', help: 'address the policy port binds to' },
-  { key: 'policyAllowFrom', kind: 'strings', value: 'DOMAIN', help: 'page domain allowed by the policy file (repeatable)' },
+  { key: 'policyAllowFrom', kind: 'strings', value: 'DOMAIN', reload: true, help: 'page domain allowed by the policy file (repeatable)' },
   {
     key: 'policySiteControl',
     kind: 'enum',
     choices: ['none', 'master-only', 'by-content-type', 'all'],
+    reload: true,
     help: 'site-control of the policy file',
   },
   { key: 'upstream', kind: 'hostport', help: "the XMPP server's client port" },
@@ -242,25 +249,25 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'publicHost', kind: 'strings', value: 'NAME', help: "host name clients dial, mapped to the default domain (repeatable)" },
   { key: 'upstreamTls', kind: 'enum', choices: ['required', 'optional', 'off'], help: 'STARTTLS to the XMPP server' },
   { key: 'upstreamCa', kind: 'file', help: "extra CA (PEM) trusted for the server's certificate" },
-  { key: 'upstreamConnectTimeout', kind: 'seconds', min: 1, help: 'time to connect to the XMPP server, in seconds' },
-  { key: 'upstreamKeepalive', kind: 'seconds', min: 1, help: 'whitespace keepalive to the server, in seconds' },
-  { key: 'maxStanzaBytes', kind: 'bytes', min: 1024, help: 'largest stanza a client may send, in bytes' },
-  { key: 'maxUpstreamStanzaBytes', kind: 'bytes', min: 65536, help: 'largest stanza the XMPP server may send, in bytes' },
-  { key: 'maxDepth', kind: 'integer', min: 2, max: 1000, value: 'N', help: 'deepest element nesting in a stanza' },
-  { key: 'maxAttributes', kind: 'integer', min: 4, value: 'N', help: 'most attributes on one element' },
-  { key: 'maxPendingStanzas', kind: 'integer', min: 1, value: 'N', help: 'stanzas held while the upstream stream is not ready, or stanzas and RTMP calls waiting over the rate' },
-  { key: 'rateLimit', kind: 'integer', min: 1, value: 'N', help: 'stanzas or RTMP calls per second a client may send (over it, it is slowed)' },
-  { key: 'rateBurst', kind: 'integer', min: 1, value: 'N', help: 'stanzas or RTMP calls a client may send at once above its rate' },
-  { key: 'connectionLimitExempt', kind: 'strings', value: 'CIDR', help: 'address or range exempt from --max-connections-per-ip (repeatable)' },
-  { key: 'maxConnectionsPerIp', kind: 'integer', min: 1, value: 'N', help: 'most connections from one IP address' },
-  { key: 'maxConnections', kind: 'integer', min: 1, value: 'N', help: 'most connections in all' },
-  { key: 'authTimeout', kind: 'seconds', min: 1, help: 'time to authenticate, in seconds' },
-  { key: 'idleTimeout', kind: 'seconds', min: 1, help: 'no traffic either way for this long drops a client, in seconds' },
-  { key: 'sniffTimeout', kind: 'seconds', min: 1, help: 'time for a new connection to send its first bytes, in seconds' },
-  { key: 'nulGrace', kind: 'milliseconds', min: 0, max: 5000, help: 'wait for an XMLSocket NUL split from the header, in ms' },
-  { key: 'maxClientBacklogBytes', kind: 'bytes', min: 65536, help: 'output queued to a client that does not read, in bytes' },
-  { key: 'shutdownTimeout', kind: 'seconds', min: 1, help: 'on SIGTERM, time to close every client properly, in seconds' },
-  { key: 'logLevel', kind: 'enum', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], help: 'log level' },
+  { key: 'upstreamConnectTimeout', kind: 'seconds', min: 1, reload: true, help: 'time to connect to the XMPP server, in seconds' },
+  { key: 'upstreamKeepalive', kind: 'seconds', min: 1, reload: true, help: 'whitespace keepalive to the server, in seconds' },
+  { key: 'maxStanzaBytes', kind: 'bytes', min: 1024, reload: true, help: 'largest stanza a client may send, in bytes' },
+  { key: 'maxUpstreamStanzaBytes', kind: 'bytes', min: 65536, reload: true, help: 'largest stanza the XMPP server may send, in bytes' },
+  { key: 'maxDepth', kind: 'integer', min: 2, max: 1000, value: 'N', reload: true, help: 'deepest element nesting in a stanza' },
+  { key: 'maxAttributes', kind: 'integer', min: 4, value: 'N', reload: true, help: 'most attributes on one element' },
+  { key: 'maxPendingStanzas', kind: 'integer', min: 1, value: 'N', reload: true, help: 'stanzas held while the upstream stream is not ready, or stanzas and RTMP calls waiting over the rate' },
+  { key: 'rateLimit', kind: 'integer', min: 1, value: 'N', reload: true, help: 'stanzas or RTMP calls per second a client may send (over it, it is slowed)' },
+  { key: 'rateBurst', kind: 'integer', min: 1, value: 'N', reload: true, help: 'stanzas or RTMP calls a client may send at once above its rate' },
+  { key: 'connectionLimitExempt', kind: 'strings', value: 'CIDR', reload: true, help: 'address or range exempt from --max-connections-per-ip (repeatable)' },
+  { key: 'maxConnectionsPerIp', kind: 'integer', min: 1, value: 'N', reload: true, help: 'most connections from one IP address' },
+  { key: 'maxConnections', kind: 'integer', min: 1, value: 'N', reload: true, help: 'most connections in all' },
+  { key: 'authTimeout', kind: 'seconds', min: 1, reload: true, help: 'time to authenticate, in seconds' },
+  { key: 'idleTimeout', kind: 'seconds', min: 1, reload: true, help: 'no traffic either way for this long drops a client, in seconds' },
+  { key: 'sniffTimeout', kind: 'seconds', min: 1, reload: true, help: 'time for a new connection to send its first bytes, in seconds' },
+  { key: 'nulGrace', kind: 'milliseconds', min: 0, max: 5000, reload: true, help: 'wait for an XMLSocket NUL split from the header, in ms' },
+  { key: 'maxClientBacklogBytes', kind: 'bytes', min: 65536, reload: true, help: 'output queued to a client that does not read, in bytes' },
+  { key: 'shutdownTimeout', kind: 'seconds', min: 1, reload: true, help: 'on SIGTERM, time to close every client properly, in seconds' },
+  { key: 'logLevel', kind: 'enum', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], reload: true, help: 'log level' },
 ];
 
 /** `policyPort` → `--policy-port`. */

@@ -12,11 +12,23 @@ export class ConnectionLimiter {
   private readonly perAddress = new Map<string, number>();
   private total = 0;
 
+  private limits: { maxConnectionsPerIp: number; maxConnections: number };
+
   constructor(
-    private readonly limits: { maxConnectionsPerIp: number; maxConnections: number },
+    limits: { maxConnectionsPerIp: number; maxConnections: number },
     /** Addresses the per-address limit does not apply to (the total still does). */
     private readonly exempt: (address: string) => boolean = () => false,
-  ) {}
+  ) {
+    this.limits = { maxConnectionsPerIp: limits.maxConnectionsPerIp, maxConnections: limits.maxConnections };
+  }
+
+  /**
+   * New limits (a configuration reload). They apply to the next acquire: connections already
+   * counted stay, even over a lowered limit, and free their slots as they close.
+   */
+  update(limits: { maxConnectionsPerIp: number; maxConnections: number }): void {
+    this.limits = { maxConnectionsPerIp: limits.maxConnectionsPerIp, maxConnections: limits.maxConnections };
+  }
 
   acquire(address: string): LimitVerdict {
     const current = this.perAddress.get(address) ?? 0;
