@@ -1,16 +1,11 @@
 #!/usr/bin/env node
 /** The `flash-xmpp-gateway` command: parse the command line, start, handle signals. */
-import { readFileSync } from 'node:fs';
 import { loadCommandLine } from './config/load.js';
 import { SETTINGS, DEFAULTS, flagName } from './config/settings.js';
 import { ConfigError } from './errors.js';
 import { createLogger } from './log/logger.js';
 import { startGateway } from './main.js';
-
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
+import { packageVersion } from './version.js';
 
 const KIND_VALUE: Record<string, string> = {
   string: 'TEXT',

@@ -36,6 +36,15 @@ import { exemptionList, type Secrets } from './config/load.js';
 import { startRoomControl } from './services/room-control-setup.js';
 import { streamErrorXml, streamHeader, STREAM_CLOSE } from './xmpp/stream-header.js';
 import { UpstreamStream } from './xmpp/upstream.js';
+import { GatewayMetrics, type MetricsTransport } from './ops/metrics.js';
+import { MeteredChannel } from './ops/metered-channel.js';
+import type { ConnectionObserver } from './ops/observer.js';
+import { createOpsRoutes } from './ops/ops-routes.js';
+import { UpstreamProbe } from './ops/readiness.js';
+import { RecentLoginFailures } from './ops/login-failures.js';
+import { ConnectionHistory } from './ops/connection-history.js';
+import { addressMatcher } from './config/load.js';
+import { packageVersion } from './version.js';
 
 export interface RunningGateway {
   readonly flashPort: number;
@@ -125,16 +134,47 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
   });
 
   /** The domain's own server (`domains:`), else --upstream, else its DNS SRV records. */
-  const connectUpstream = async (domain: string, lang: string | undefined, log: Logger) => {
+  const locateUpstream = async (domain: string) => {
     const own = settings.domains.get(domain);
-    let target = own?.upstream ?? (own ? undefined : upstream);
-    if (!target) {
-      try {
-        target = await resolveClientServer(domain);
-      } catch (error) {
-        throw new StreamError('remote-connection-failed', `cannot find the XMPP server of ${domain} in DNS (${(error as Error).message})`);
-      }
+    const target = own?.upstream ?? (own ? undefined : upstream);
+    if (target) return target;
+    try {
+      return await resolveClientServer(domain);
+    } catch (error) {
+      throw new StreamError('remote-connection-failed', `cannot find the XMPP server of ${domain} in DNS (${(error as Error).message})`);
     }
+  };
+  const metrics = new GatewayMetrics();
+  const loginFailures = new RecentLoginFailures();
+  metrics.onLoginFailure((failure) => loginFailures.record(failure));
+  const history = new ConnectionHistory(() => metrics.liveByTransport());
+  history.start();
+  const servedDomains = [...new Set([...settings.domain, ...settings.domains.keys()])];
+  const probe = new UpstreamProbe({
+    domains: servedDomains.map((domain) => ({ domain, locate: () => locateUpstream(domain) })),
+    freshMs: 15_000,
+    timeoutMs: settings.upstreamConnectTimeout * 1000,
+  });
+  /** Opens an upstream stream, timing it for metrics and noting the server's health. */
+  const connectUpstream = async (domain: string, lang: string | undefined, log: Logger) => {
+    const started = process.hrtime.bigint();
+    let where = '?';
+    try {
+      const target = await locateUpstream(domain);
+      where = `${target.host}:${target.port}`;
+      const opened = await openUpstream(domain, target, lang, log);
+      metrics.upstreamConnected(domain, Number(process.hrtime.bigint() - started) / 1e9);
+      probe.report(domain, where, true);
+      return opened;
+    } catch (error) {
+      const condition = error instanceof StreamError ? error.condition : 'internal-server-error';
+      metrics.upstreamFailed(domain, condition);
+      probe.report(domain, where, false, error instanceof StreamError ? error.text : (error as Error).message);
+      throw error;
+    }
+  };
+  const openUpstream = (domain: string, target: { host: string; port: number }, lang: string | undefined, log: Logger) => {
+    const own = settings.domains.get(domain);
     return UpstreamStream.connect({
       host: target.host,
       port: target.port,
@@ -152,7 +192,12 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
   const names = machineNames(settings.publicHost);
   const sessions = new Set<XmppClientSession>();
   /** One Flash client session over any channel; `ended` runs once the channel is gone. */
-  const openSession = (channel: ClientChannel, log: Logger, localAddress: string | undefined): XmppClientSession => {
+  const openSession = (
+    channel: ClientChannel,
+    log: Logger,
+    localAddress: string | undefined,
+    observer: ConnectionObserver,
+  ): XmppClientSession => {
     const session = new XmppClientSession(channel, {
       domains: settings.domain,
       isGatewayName: gatewayNameTest(names, localAddress),
@@ -164,14 +209,22 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
       idleTimeoutMs: settings.idleTimeout * 1000,
       maxClientBacklogBytes: settings.maxClientBacklogBytes,
       log,
+      observer,
       connectUpstream: (domain, lang) => connectUpstream(domain, lang, log),
     });
     sessions.add(session);
     return session;
   };
 
+  /** Counts the connection in the metrics and its bytes, from the first byte the sniffer read. */
+  const metered = (transport: MetricsTransport, channel: ClientChannel, head: Buffer) => {
+    const bytes = metrics.clientBytes(transport);
+    bytes.in(head.length);
+    return { channel: new MeteredChannel(channel, bytes), observer: metrics.observe(transport, channel.remoteAddress) };
+  };
   const xmppHandler = (connection: AcceptedConnection): void => {
-    const session = openSession(new TcpChannel(connection.socket), connection.log.child({ transport: 'tcp' }), connection.socket.localAddress);
+    const { channel, observer } = metered('tcp', new TcpChannel(connection.socket), connection.head);
+    const session = openSession(channel, connection.log.child({ transport: 'tcp' }), connection.socket.localAddress, observer);
     connection.socket.once('close', () => {
       sessions.delete(session);
       connection.release();
@@ -190,16 +243,46 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
 
   const httpApp = createHttpApp({ policy });
   const roomControl = startRoomControl(settings, secrets, log, limits);
+  const componentSince = new Date();
+  let componentChanged = componentSince;
+  roomControl?.component.onState((change) => {
+    componentChanged = new Date();
+    metrics.componentState(roomControl.component.domain, change.state === 'online');
+  });
+  if (roomControl) metrics.componentState(roomControl.component.domain, false);
+  let listening = false;
+  const startedAt = new Date();
+  const version = packageVersion();
+  const opsRoutes = createOpsRoutes({
+    metrics,
+    // Read at each request, so a reloaded opsAllowFrom applies at once (few requests, small lists).
+    mayRead: (address) => addressMatcher(exemptionList(settings.opsAllowFrom, '--ops-allow-from'))(address),
+    listening: () => listening,
+    upstreams: () => probe.check(),
+    status: () => ({
+      version,
+      startedAt,
+      now: new Date(),
+      connections: metrics.liveConnections(),
+      recentLoginFailures: loginFailures.list(),
+      upstreams: probe.snapshot(),
+      components: roomControl
+        ? [{ domain: roomControl.component.domain, state: componentStateName(roomControl.component.state), since: componentChanged }]
+        : [],
+      history: history.samples(),
+    }),
+  });
   const rtmpt = createRtmptHandler({
     limiter,
     log,
     sessionTimeoutMs: settings.rtmptSessionTimeout * 1000,
     maxBodyBytes: settings.maxStanzaBytes + 65536,
-    onSession: (channel, info) => startRtmp(channel, info.log.child({ transport: 'rtmpt' }), Buffer.alloc(0)),
+    onSession: (channel, info) => startRtmp(channel, info.log.child({ transport: 'rtmpt' }), Buffer.alloc(0), 'rtmpt'),
   });
   const httpFront = new HttpFront({
     refusal,
     app: (req, res) => {
+      if (opsRoutes(req, res)) return;
       if (roomControl?.pushApi?.(req, res)) return;
       if (!rtmpt.handle(req, res)) httpApp(req, res);
     },
@@ -209,7 +292,8 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
     limiter,
     log,
     onWebSocket: ({ ws, remoteAddress, remotePort, localAddress, log: connectionLog, release }) => {
-      const session = openSession(new WebSocketChannel(ws, remoteAddress, remotePort), connectionLog.child({ transport: 'websocket' }), localAddress);
+      const { channel, observer } = metered('websocket', new WebSocketChannel(ws, remoteAddress, remotePort), Buffer.alloc(0));
+      const session = openSession(channel, connectionLog.child({ transport: 'websocket' }), localAddress, observer);
       ws.once('close', () => {
         sessions.delete(session);
         release();
@@ -221,7 +305,8 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
   const rtmpConnections = new Set<RtmpConnection>();
   const reattach = new ReattachRegistry(settings.rtmpReattachGrace * 1000, settings.maxPendingStanzas, log);
   /** One RTMP client over any channel (TCP, or an RTMPT tunnel). */
-  const startRtmp = (channel: ClientChannel, log: Logger, head: Buffer): void => {
+  const startRtmp = (raw: ClientChannel, log: Logger, head: Buffer, transport: MetricsTransport): void => {
+    const { channel, observer } = metered(transport, raw, head);
     const rtmp: RtmpConnection = new RtmpConnection(channel, {
       appName: settings.rtmpApp,
       amfLimits: { ...DEFAULT_AMF_LIMITS, maxStringBytes: settings.maxStanzaBytes },
@@ -231,6 +316,7 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
       rateLimit: { perSecond: settings.rateLimit, burst: settings.rateBurst },
       maxPendingCalls: settings.maxPendingStanzas,
       log,
+      observer,
       createApplications: (peer) => [
         new XmppCallApi(peer, {
           domains: settings.domain,
@@ -240,6 +326,7 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
           iqTimeoutMs: settings.rtmpIqTimeout * 1000,
           unansweredIqMs: settings.rtmpUnansweredIqTimeout * 1000,
           log,
+          observer,
         }),
         new XiffRedfireApi(peer, {
           domains: settings.domain,
@@ -248,15 +335,19 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
           loginTimeoutMs: settings.authTimeout * 1000,
           reattach,
           log,
+          observer,
         }),
       ],
     });
     rtmpConnections.add(rtmp);
-    rtmp.onClosed(() => rtmpConnections.delete(rtmp));
+    rtmp.onClosed(() => {
+      rtmpConnections.delete(rtmp);
+      observer.closed();
+    });
     if (head.length > 0) rtmp.receive(head);
   };
-  const rtmpHandler = (connection: AcceptedConnection): void => {
-    startRtmp(new TcpChannel(connection.socket), connection.log.child({ transport: 'rtmp' }), connection.head);
+  const rtmpHandler = (connection: AcceptedConnection, transport: 'rtmp' | 'rtmps' = 'rtmp'): void => {
+    startRtmp(new TcpChannel(connection.socket), connection.log.child({ transport }), connection.head, transport);
     connection.socket.once('close', connection.release);
     connection.socket.resume();
   };
@@ -316,7 +407,7 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
       limiter,
       policy,
       log,
-      handlers: { rtmp: rtmpHandler },
+      handlers: { rtmp: (connection) => rtmpHandler(connection, name) },
       refuse,
     });
   const rtmpServer = settings.rtmpPort === 0 ? undefined : await rtmpListener('rtmp', settings.rtmpPort);
@@ -330,6 +421,7 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
           maxVersion: settings.rtmpsMaxTls,
         });
 
+  listening = true;
   return {
     flashPort,
     policyPort: policyServer ? (policyServer.address() as net.AddressInfo).port : undefined,
@@ -356,6 +448,7 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
       const told = Promise.allSettled([...[...sessions].map((s) => s.shutdown()), ...[...rtmpConnections].map((r) => r.shutdown())]);
       await Promise.race([told, new Promise((resolve) => setTimeout(resolve, settings.shutdownTimeout * 1000).unref())]);
       // 3. What is left: tunnels, parked Redfire sessions, the component, idle HTTP connections.
+      history.stop();
       rtmpt.closeAll();
       reattach.closeAll();
       roomControl?.service.leaveAll();
@@ -363,4 +456,9 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
       httpServer?.closeAllConnections();
     },
   };
+}
+
+/** The status page's three component states (stopped reads as offline). */
+function componentStateName(state: string): 'online' | 'offline' | 'connecting' {
+  return state === 'online' || state === 'connecting' ? state : 'offline';
 }

@@ -164,6 +164,7 @@ export function validateSettings(raw: Record<string, unknown>, source = 'setting
   }
   if (settings.component !== undefined) settings.component = settings.component.toLowerCase();
   exemptionList(settings.connectionLimitExempt);
+  exemptionList(settings.opsAllowFrom, '--ops-allow-from');
   settings.websocketAllowOrigin = settings.websocketAllowOrigin.map((o) => (o === '*' ? o : o.replace(/\/+$/, '').toLowerCase()));
   if (settings.upstreamCa !== undefined) {
     try {
@@ -175,20 +176,29 @@ export function validateSettings(raw: Record<string, unknown>, source = 'setting
   return settings;
 }
 
-/** `--connection-limit-exempt` as a BlockList (addresses and CIDR ranges, IPv4 and IPv6). */
-export function exemptionList(entries: readonly string[]): BlockList {
+/** `--connection-limit-exempt` (or another address list) as a BlockList (addresses and CIDR ranges, IPv4 and IPv6). */
+export function exemptionList(entries: readonly string[], flag = '--connection-limit-exempt'): BlockList {
   const list = new BlockList();
   for (const entry of entries) {
     const [address, prefix] = entry.split('/') as [string, string?];
     const family = isIP(address);
     if (family === 0 || (prefix !== undefined && !/^\d+$/.test(prefix))) {
-      throw new ConfigError(`--connection-limit-exempt: "${entry}" is not an address or a CIDR range`);
+      throw new ConfigError(`${flag}: "${entry}" is not an address or a CIDR range`);
     }
     const type = family === 4 ? 'ipv4' : 'ipv6';
     if (prefix === undefined) list.addAddress(address, type);
     else list.addSubnet(address, Number(prefix), type);
   }
   return list;
+}
+
+/** Whether a socket's remote address is on the list; IPv4-mapped IPv6 (::ffff:a.b.c.d) counts as IPv4. */
+export function addressMatcher(list: BlockList): (address: string) => boolean {
+  return (address) => {
+    const bare = address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+    const family = isIP(bare);
+    return family !== 0 && list.check(bare, family === 6 ? 'ipv6' : 'ipv4');
+  };
 }
 
 const DOMAIN_KEYS = new Set(['upstream', 'upstreamTls', 'upstreamCa']);

@@ -57,6 +57,8 @@ export interface Settings {
   tlsKey: string | undefined;
   /** Page origins allowed to open WebSockets (`https://example.org`); `*` allows any. */
   websocketAllowOrigin: string[];
+  /** Addresses or CIDR ranges that may read /metrics and the status page (/healthz, /readyz are open). */
+  opsAllowFrom: string[];
   /** RTMP port for the XMPP call API (also sniffed on the main port); 0 turns it off. */
   rtmpPort: number;
   rtmpHost: string;
@@ -164,6 +166,7 @@ export const DEFAULTS: Readonly<Settings> = {
   tlsCert: undefined,
   tlsKey: undefined,
   websocketAllowOrigin: ['*'],
+  opsAllowFrom: ['127.0.0.0/8', '::1'],
   rtmpPort: 1935,
   rtmpHost: '0.0.0.0',
   rtmpApp: 'xmpp',
@@ -218,6 +221,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'tlsCert', kind: 'file', help: 'certificate (PEM) for HTTPS and wss:// on the HTTP port' },
   { key: 'tlsKey', kind: 'file', help: 'private key (PEM) for --tls-cert' },
   { key: 'websocketAllowOrigin', kind: 'strings', value: 'ORIGIN', reload: true, help: 'page origin allowed to open WebSockets (repeatable; * = any)' },
+  { key: 'opsAllowFrom', kind: 'strings', value: 'CIDR', reload: true, help: 'address or CIDR range that may read /metrics and /status (repeatable)' },
   { key: 'rtmpPort', kind: 'port', help: 'RTMP port for the XMPP call API; 0 = off' },
   { key: 'rtmpHost', kind: 'string', value: 'ADDRESS', help: 'address the RTMP port binds to' },
   { key: 'rtmpApp', kind: 'string', value: 'NAME', reload: true, help: 'RTMP application: rtmp://host/NAME' },

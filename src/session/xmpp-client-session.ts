@@ -25,6 +25,12 @@ import { framingFor, UNKNOWN_CLIENT_FRAMING, type ClientFraming } from './framin
 import { legacyAuthError, legacyAuthFields, legacyAuthSuccess, parseLegacyAuth, type LegacyAuthRequest } from './legacy-auth.js';
 import { answerLocally, type LocalContext } from './local-answers.js';
 import { StanzaRateLimiter } from './rate-limiter.js';
+import { saslUserName } from './sasl-user.js';
+import { UNOBSERVED, type ConnectionObserver } from '../ops/observer.js';
+import { traceElement } from '../log/traffic.js';
+
+const STANZAS = new Set(['message', 'presence', 'iq']);
+const isStanza = (element: XmlElement): boolean => element.ns === NS.client && STANZAS.has(element.local);
 
 export interface SessionOptions {
   readonly domains: readonly string[];
@@ -44,6 +50,8 @@ export interface SessionOptions {
   /** Opens the upstream stream for a domain (resolves after TLS, with the server's features). */
   readonly connectUpstream: (domain: string, lang: string | undefined) => Promise<{ stream: UpstreamStream; features: XmlElement }>;
   readonly log: Logger;
+  /** Metrics and the status page: dialect, logins, stanzas, errors. */
+  readonly observer?: ConnectionObserver;
 }
 
 type State = 'header' | 'connecting' | 'open' | 'bridging' | 'restarting' | 'closing' | 'closed';
@@ -76,12 +84,16 @@ export class XmppClientSession implements XmlStreamHandler, LocalContext {
   private readonly rate: StanzaRateLimiter;
   /** Stanzas over the client's rate, waiting for tokens, in order. */
   private rateQueue: XmlElement[] = [];
+  private readonly observer: ConnectionObserver;
+  /** The SASL login in progress, for the failure log (never the payload itself). */
+  private saslAttempt: { mechanism: string; user: string | undefined } | undefined;
 
   constructor(
     private readonly channel: ClientChannel,
     private readonly options: SessionOptions,
   ) {
     this.log = options.log;
+    this.observer = options.observer ?? UNOBSERVED;
     this.rate = new StanzaRateLimiter(options.rateLimit.perSecond, options.rateLimit.burst);
     this.parser = new XmlStreamParser(this, options.limits);
     this.input = new ClientInput(this.parser, options.nulGraceMs, (mode) => this.framingDecided(mode));
@@ -214,6 +226,7 @@ export class XmppClientSession implements XmlStreamHandler, LocalContext {
     const header = this.clientHeader ?? { flash: false, selfClosed: false, version: '1.0' };
     this.framing = framingFor({ mode, flashHeader: header.flash, selfClosedHeader: header.selfClosed });
     this.log.debug({ mode }, 'client framing decided');
+    this.observer.dialect(mode);
     if (this.refusal) this.fail(this.refusal);
     else if (this.readyFeatures) {
       const features = this.readyFeatures;
@@ -300,12 +313,23 @@ export class XmppClientSession implements XmlStreamHandler, LocalContext {
         return;
       }
     }
+    traceElement(this.log, 'client→server', element);
+    if (isStanza(element)) this.observer.stanzaIn();
+    else if (element.local === 'auth' && element.ns === NS.sasl) this.saslStarted(element);
     upstream.write(serialize(element));
     if (upstream.backlogBytes > HIGH_WATER_BYTES) {
       // The server is not reading: stop reading the client until it does.
       this.channel.pause();
       upstream.onDrain(() => this.channel.resume());
     }
+  }
+
+  /** A SASL `<auth/>` passes through untouched; the name in it goes to the failure log. */
+  private saslStarted(auth: XmlElement): void {
+    const mechanism = attr(auth, 'mechanism') ?? '';
+    const initial = auth.children.filter((c): c is string => typeof c === 'string').join('');
+    this.saslAttempt = { mechanism, user: saslUserName(mechanism, initial) };
+    this.observer.loginStarted();
   }
 
   /** XEP-0078 through the gateway: answer the fields, run the login upstream on a set. */
@@ -320,6 +344,7 @@ export class XmppClientSession implements XmlStreamHandler, LocalContext {
       return;
     }
     this.state = 'bridging';
+    this.observer.loginStarted();
     const credentials = request.kind === 'login' ? { username: request.username, password: request.password } : undefined;
     loginUpstream(upstream, this.lastFeatures ?? el('features', NS.stream), {
       credentials,
@@ -333,6 +358,7 @@ export class XmppClientSession implements XmlStreamHandler, LocalContext {
         this.serverOffersSession = child(features, 'session', NS.session) !== undefined;
         this.attachUpstream(upstream);
         this.log.info({ jid, method: 'iq:auth' }, 'client authenticated');
+        this.observer.loginSucceeded('iq:auth');
         this.channel.write(this.framing.element(legacyAuthSuccess(request.id)));
         this.state = 'open';
         this.drainQueue();
@@ -343,7 +369,9 @@ export class XmppClientSession implements XmlStreamHandler, LocalContext {
           this.fail(asStreamError(error));
           return;
         }
-        this.log.info({ reason: error.condition, method: 'iq:auth' }, 'client login failed');
+        const user = request.kind === 'login' ? request.username : undefined;
+        this.log.info({ reason: error.condition, method: 'iq:auth', user, detail: error.text }, 'client login failed');
+        this.observer.loginFailed({ method: 'iq:auth', reason: error.condition, user });
         this.channel.write(this.framing.element(legacyAuthError(request.id, error.condition, error.text)));
         // SASL failed on this upstream stream; a new attempt needs a fresh one.
         this.reopenAfterFailedLogin(upstream);
@@ -375,6 +403,7 @@ export class XmppClientSession implements XmlStreamHandler, LocalContext {
   // ---- server → client ----
 
   private upstreamElement(element: XmlElement): void {
+    traceElement(this.log, 'server→client', element);
     if (element.ns === NS.sasl) {
       if (element.local === 'success') {
         this.authenticated = true;
@@ -382,12 +411,15 @@ export class XmppClientSession implements XmlStreamHandler, LocalContext {
         // Both sides start a new stream now (RFC 6120 §6.4.6): reset both parsers.
         this.upstream?.expectRestart();
         this.parser.restart();
-        this.log.info({ method: 'sasl' }, 'client authenticated');
+        this.log.info({ method: 'sasl', mechanism: this.saslAttempt?.mechanism, user: this.saslAttempt?.user }, 'client authenticated');
+        this.observer.loginSucceeded('sasl');
       } else if (element.local === 'failure') {
         const reason = element.children.find((c): c is XmlElement => typeof c !== 'string')?.local ?? 'unknown';
-        this.log.info({ reason, method: 'sasl' }, 'client login failed');
+        const attempt = { method: 'sasl', reason, user: this.saslAttempt?.user, mechanism: this.saslAttempt?.mechanism };
+        this.log.info(attempt, 'client login failed');
+        this.observer.loginFailed(attempt);
       }
-    }
+    } else if (isStanza(element)) this.observer.stanzaOut();
     this.sendToClient(element);
   }
 
@@ -450,6 +482,7 @@ export class XmppClientSession implements XmlStreamHandler, LocalContext {
     if (this.state === 'closed') return;
     if (cause !== undefined && !(cause instanceof StreamError)) this.log.error({ err: cause }, 'session error');
     this.log.info({ condition: error.condition }, `stream error to client: ${error.text}`);
+    this.observer.errorSent(error.condition);
     let out = '';
     // §4.9.1.2: an error before our header still needs a header first.
     if (!this.headerSent) out += this.headerXml();
@@ -472,6 +505,7 @@ export class XmppClientSession implements XmlStreamHandler, LocalContext {
 
   private channelClosed(): void {
     if (this.state !== 'closed') this.log.debug('client connection closed');
+    this.observer.closed();
     this.state = 'closed';
     this.stopTimers();
     const upstream = this.upstream;

@@ -16,6 +16,7 @@ import type { Logger } from '../../log/logger.js';
 import type { ClientChannel } from '../../transport/channel.js';
 import { StanzaRateLimiter } from '../rate-limiter.js';
 import { CallError, type CallPeer, type RtmpApplication } from './xmpp-call-api.js';
+import type { ConnectionObserver } from '../../ops/observer.js';
 
 export interface RtmpConnectionOptions {
   /** The application clients connect to: rtmp://host/APP. */
@@ -33,6 +34,8 @@ export interface RtmpConnectionOptions {
   /** Calls that may wait over the rate; one more closes the connection. */
   readonly maxPendingCalls: number;
   readonly log: Logger;
+  /** Metrics: errors told to the client, by condition. */
+  readonly observer?: ConnectionObserver;
 }
 
 /** Commands go on csid 3, as Flash Media Server does; control messages on csid 2. */
@@ -108,10 +111,12 @@ export class RtmpConnection implements CallPeer {
   private fail(error: unknown): void {
     if (error instanceof RtmpError || error instanceof AmfError) {
       this.log.info({ code: error.code }, `RTMP protocol error: ${error.message}`);
+      this.options.observer?.errorSent(error.code);
       this.close(error.message);
       return;
     }
     this.log.error({ err: error }, 'RTMP session error');
+    this.options.observer?.errorSent('internal-server-error');
     this.close('internal error');
   }
 
@@ -152,6 +157,7 @@ export class RtmpConnection implements CallPeer {
     if (this.rateQueue.length >= this.options.maxPendingCalls) {
       const reason = `policy-violation: more than ${this.options.rateLimit.perSecond} calls per second, and ${this.options.maxPendingCalls} waiting`;
       this.log.info({ code: 'policy-violation', method: call.name }, `RTMP call rate exceeded: ${reason}`);
+      this.options.observer?.errorSent('policy-violation');
       this.close(reason);
       return;
     }
@@ -229,6 +235,7 @@ export class RtmpConnection implements CallPeer {
       (error: unknown) => {
         if (error instanceof CallError) {
           this.log.info({ method: name }, `call refused: ${error.message}`);
+          this.options.observer?.errorSent('call-failed');
           if (txid > 0) this.error(txid, 'NetConnection.Call.Failed', error.message);
           return;
         }

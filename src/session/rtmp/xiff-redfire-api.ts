@@ -18,6 +18,8 @@ import { streamErrorXml } from '../../xmpp/stream-header.js';
 import type { ReattachRegistry } from './reattach.js';
 import type { CallPeer, RtmpApplication } from './xmpp-call-api.js';
 import { CallError, stanzasFromXml, XmppLink, type ConnectUpstream } from './xmpp-link.js';
+import { UNOBSERVED, type ConnectionObserver } from '../../ops/observer.js';
+import { traceElement } from '../../log/traffic.js';
 
 export interface XiffRedfireOptions {
   readonly domains: readonly string[];
@@ -26,6 +28,8 @@ export interface XiffRedfireOptions {
   readonly loginTimeoutMs: number;
   readonly reattach: ReattachRegistry;
   readonly log: Logger;
+  /** Metrics and the status page: logins and stanzas. */
+  readonly observer?: ConnectionObserver;
 }
 
 type Dialect = 'xiff' | 'redfire';
@@ -38,6 +42,10 @@ export class XiffRedfireApi implements RtmpApplication {
   /** Bare JID + resource: where a parked Redfire session is found again. */
   private key = '';
   private password = '';
+
+  private get observer(): ConnectionObserver {
+    return this.options.observer ?? UNOBSERVED;
+  }
   private busy = false;
   private disposed = false;
 
@@ -66,6 +74,7 @@ export class XiffRedfireApi implements RtmpApplication {
     }
     if (this.link || this.busy) throw new CallError('xmppConnect: already connected');
     this.dialect = dialect;
+    this.observer.dialect(dialect);
     // XIFF and Redfire pass a bare user name; "user@domain" picks one of the gateway's domains.
     const at = username.lastIndexOf('@');
     const user = at < 0 ? username : username.slice(0, at);
@@ -87,6 +96,7 @@ export class XiffRedfireApi implements RtmpApplication {
     }
 
     this.busy = true;
+    this.observer.loginStarted();
     try {
       const credentials = user === '' && password === '' ? undefined : { username: user, password };
       const link = await XmppLink.open(this.options.connectUpstream, domain, credentials, this.resource, this.options.loginTimeoutMs);
@@ -96,6 +106,7 @@ export class XiffRedfireApi implements RtmpApplication {
       }
       this.attach(link, randomBytes(16).toString('hex'));
       this.options.log.info({ jid: link.jid, method: 'rtmp', dialect }, 'client authenticated');
+      this.observer.loginSucceeded('rtmp');
       if (dialect === 'xiff') return true;
       this.peer.invoke('xmppConnect', [this.digest, this.resource]);
       return null;
@@ -115,7 +126,9 @@ export class XiffRedfireApi implements RtmpApplication {
 
   /** XIFF's responder gets false; Redfire's call-back gets a null digest (its "not authorized"). */
   private loginFailed(reason: string, text: string): AmfValue {
-    this.options.log.info({ reason, method: 'rtmp', dialect: this.dialect }, `client login failed: ${text}`);
+    const user = this.key.slice(0, this.key.indexOf('@'));
+    this.options.log.info({ reason, method: 'rtmp', dialect: this.dialect, user }, `client login failed: ${text}`);
+    this.observer.loginFailed({ method: 'rtmp', reason, user });
     if (this.dialect === 'xiff') return false;
     this.peer.invoke('xmppConnect', [null, this.resource]);
     return null;
@@ -128,7 +141,11 @@ export class XiffRedfireApi implements RtmpApplication {
     if (typeof xml !== 'string') throw new CallError('xmppSend takes the XML of the stanzas to send');
     const link = this.link;
     if (!link) throw new CallError('xmppSend: not connected; call xmppConnect first');
-    for (const stanza of stanzasFromXml(xml, this.options.limits)) link.send(stanza);
+    for (const stanza of stanzasFromXml(xml, this.options.limits)) {
+      link.send(stanza);
+      traceElement(this.options.log, 'client→server', stanza);
+      this.observer.stanzaIn();
+    }
     return null;
   }
 
@@ -146,6 +163,8 @@ export class XiffRedfireApi implements RtmpApplication {
 
   /** One stanza per call, well-formed on its own (XIFF parses it with XMLDocument). */
   private deliver(element: XmlElement): void {
+    this.observer.stanzaOut();
+    traceElement(this.options.log, 'server→client', element);
     const xml = serialize(element);
     this.peer.invoke('xmppRecieve', this.dialect === 'redfire' ? [xml, this.resource] : [xml]);
   }

@@ -13,6 +13,8 @@ import { LoginError, StreamError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
 import type { AmfValue } from '../../codec/amf/values.js';
 import { CallError, XmppLink, type ConnectUpstream } from './xmpp-link.js';
+import { UNOBSERVED, type ConnectionObserver } from '../../ops/observer.js';
+import { traceElement } from '../../log/traffic.js';
 
 export { CallError };
 
@@ -43,6 +45,8 @@ export interface XmppCallApiOptions {
   /** How long an inbound iq get/set may stay unanswered before the gateway answers it. */
   readonly unansweredIqMs: number;
   readonly log: Logger;
+  /** Metrics and the status page: logins and stanzas. */
+  readonly observer?: ConnectionObserver;
 }
 
 type StanzaType = 'message' | 'presence' | 'iq';
@@ -76,11 +80,17 @@ export class XmppCallApi implements RtmpApplication {
   /** Inbound iq get/set the app has not answered yet, by `from` + id. */
   private readonly unanswered = new Map<string, NodeJS.Timeout>();
   private disposed = false;
+  /** The name of the login in progress, for the failure log (never the password). */
+  private user: string | undefined;
 
   constructor(
     private readonly peer: CallPeer,
     private readonly options: XmppCallApiOptions,
   ) {}
+
+  private get observer(): ConnectionObserver {
+    return this.options.observer ?? UNOBSERVED;
+  }
 
   get connected(): boolean {
     return this.upstream !== undefined;
@@ -115,6 +125,9 @@ export class XmppCallApi implements RtmpApplication {
     const username = field('username');
     const password = field('password');
     this.connecting = true;
+    this.user = username === '' ? undefined : username;
+    this.observer.dialect('call-api');
+    this.observer.loginStarted();
     try {
       const credentials = username === '' && password === '' ? undefined : { username, password };
       const link = await XmppLink.open(this.options.connectUpstream, domain, credentials, field('resource'), this.options.loginTimeoutMs);
@@ -125,6 +138,7 @@ export class XmppCallApi implements RtmpApplication {
       this.upstream = link;
       link.listen({ stanza: (e) => this.inbound(e), lost: (reason) => this.lost(reason) });
       this.options.log.info({ jid: link.jid, method: 'rtmp' }, 'client authenticated');
+      this.observer.loginSucceeded('rtmp');
       return 1;
     } catch (error) {
       if (error instanceof LoginError) return this.refused(error.condition, error.text);
@@ -137,7 +151,8 @@ export class XmppCallApi implements RtmpApplication {
 
   /** A failed login: the responder gets 0, then the app hears why (spec: dialect A). */
   private refused(reason: string, text: string): number {
-    this.options.log.info({ reason, method: 'rtmp' }, `client login failed: ${text}`);
+    this.options.log.info({ reason, method: 'rtmp', user: this.user }, `client login failed: ${text}`);
+    this.observer.loginFailed({ method: 'rtmp', reason, user: this.user });
     // After the _result with 0 (the caller sends it first, then this runs on the next tick).
     setImmediate(() => this.peer.invoke('xmpp_disconnected', [reason]));
     return 0;
@@ -196,6 +211,8 @@ export class XmppCallApi implements RtmpApplication {
       this.unanswered.delete(key);
     }
     upstream.send(element);
+    traceElement(this.options.log, 'client→server', element);
+    this.observer.stanzaIn();
     if (!isRequest || !wantsAnswer) return null;
     const requestId = id as string;
     return new Promise<AmfValue>((resolve, reject) => {
@@ -211,6 +228,8 @@ export class XmppCallApi implements RtmpApplication {
   /** A stanza from the server, for the app. */
   private inbound(element: XmlElement): void {
     if (element.ns !== NS.client || !STANZA_TYPES.has(element.local)) return;
+    this.observer.stanzaOut();
+    traceElement(this.options.log, 'server→client', element);
     const type = attr(element, 'type');
     const id = attr(element, 'id');
     if (element.local === 'iq' && (type === 'result' || type === 'error') && id !== undefined) {
