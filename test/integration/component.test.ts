@@ -21,10 +21,12 @@ import { startProsody } from '../support/prosody.js';
 import { startEjabberd } from '../support/ejabberd.js';
 import type { XmppServerInstance, XmppServerOptions } from '../support/xmpp-server.js';
 import { connectNativeTo, xml, type NativeClient } from '../support/native-client.js';
+import { captureInProcessLog, recordSecret } from '../support/secrets.js';
 
 const DOMAIN = 'control.localhost';
 const SECRET = `c0mp-${randomBytes(6).toString('hex')}`;
 const WRONG_SECRET = `wr0ng-${randomBytes(6).toString('hex')}`;
+recordSecret(WRONG_SECRET, { kind: 'component-secret' }); // SECRET is recorded where the servers register it
 const NS_TEST = 'urn:x-fxg:test:component';
 const DISCO_INFO = 'http://jabber.org/protocol/disco#info';
 const USERS: [string, string][] = [['alice', 'alice-pass']];
@@ -37,10 +39,14 @@ const STARTERS: Record<'prosody' | 'ejabberd', (o: XmppServerOptions) => Promise
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** A pino logger (the gateway's own configuration, redaction included) writing to memory. */
+/** A pino logger (the gateway's own configuration, redaction included) writing to memory, and to the whole-run redaction check's capture. */
 function memoryLogger(): { log: Logger; lines: string[]; all: () => string } {
   const lines: string[] = [];
-  return { log: createLogger('debug', { write: (s: string) => void lines.push(s) }), lines, all: () => lines.join('') };
+  const write = (s: string): void => {
+    lines.push(s);
+    captureInProcessLog(s);
+  };
+  return { log: createLogger('debug', { write }), lines, all: () => lines.join('') };
 }
 
 async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {

@@ -34,6 +34,7 @@ import * as path from 'node:path';
 import { ChildOutput, LiveChildren, PortInUse, logTails, readText, retryOnPortInUse } from '../../src/embedded/children.js';
 import { freePorts, canConnect } from './ports.js';
 import { makeTestPki, type TestPki } from './certs.js';
+import { recordComponentSecrets, recordSecret } from './secrets.js';
 import type { XmppServerInstance, XmppServerKind, XmppServerOptions } from './xmpp-server.js';
 
 /** Not lower than 'info': readiness is read from ejabberd's "Start accepting TCP connections" lines. */
@@ -382,6 +383,7 @@ export async function startEjabberd(opts: EjabberdOptions): Promise<EjabberdInst
   checkDomain(domain);
   const mucDomain = `conference.${domain}`;
   for (const c of opts.components ?? []) checkDomain(c.domain);
+  recordComponentSecrets(opts.components); // for the whole-run redaction check
   const ctlPath = findOnPath('ejabberdctl', ['/usr/sbin/ejabberdctl']);
   const owner = ROOT ? lookupEjabberdUser() : undefined;
   const dir = await makeInstanceDir();
@@ -625,6 +627,7 @@ async function launch(a: {
   const startMs = Date.now() - t0;
 
   const register = async (user: string, pass: string): Promise<void> => {
+    recordSecret(pass, { kind: 'password', user, domain }); // for the whole-run redaction check
     // ejabberdctl names its own node with only 3 random hex chars: parallel calls can clash
     // (the node then refuses the second connection). Retry a few times.
     let lastErr: unknown;

@@ -3,11 +3,17 @@
  * CLI contract: flash-xmpp-gateway --listen 127.0.0.1:PORT --policy-port PORT|0
  *   --upstream HOST:PORT --domain NAME --upstream-tls required|optional|off [--upstream-ca FILE]
  * Logs are JSON lines (pino) on stdout.
+ * With FXG_LOG_CAPTURE_DIR set, every line a gateway prints (stdout and stderr) is also appended
+ * to a file there, and the secrets it is given are recorded, for the whole-run redaction check
+ * (test/support/secrets.ts, scripts/check-redaction.mjs).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
 import { freePort } from './ports.js';
+import { LOG_CAPTURE_ENV, openLogCapture, recordSecret, type SecretKind } from './secrets.js';
 
 /** Repo root, from this file's compiled location dist/test/support/. */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -85,11 +91,61 @@ function parseJson(line: string): Record<string, unknown> | undefined {
   }
 }
 
+/** The secret a gateway reads from a file (trimmed, as src/config/load.ts does), if readable. */
+function secretFromFile(file: string, relativeTo: string[]): string | undefined {
+  for (const base of relativeTo) {
+    try {
+      return readFileSync(resolve(base, file), 'utf8').trim();
+    } catch {
+      /* try the next base; a missing file is the test's own business */
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Records (for the redaction check) the secrets a gateway gets: the component secret and push
+ * token from the environment, from `--component-secret-file`/`--push-token-file`, or from those
+ * keys of a `--config` file.
+ */
+function recordGatewaySecrets(args: string[], env: Record<string, string> | undefined): void {
+  const kinds: [string, string, SecretKind][] = [
+    ['FLASH_XMPP_GATEWAY_COMPONENT_SECRET', '--component-secret-file', 'component-secret'],
+    ['FLASH_XMPP_GATEWAY_PUSH_TOKEN', '--push-token-file', 'push-token'],
+  ];
+  for (const [name, value] of Object.entries(env ?? {})) {
+    const kind = kinds.find(([envName]) => envName === name)?.[2] ?? (/SECRET|TOKEN|PASSW/i.test(name) ? 'other' : undefined);
+    if (kind !== undefined && value.trim() !== '') recordSecret(value.trim(), { kind });
+  }
+  for (const [, flag, kind] of kinds) {
+    const file = argValue(args, flag);
+    const value = file !== undefined ? secretFromFile(file, [REPO_ROOT]) : undefined;
+    if (value) recordSecret(value, { kind });
+  }
+  const config = argValue(args, '--config');
+  if (config === undefined) return;
+  let data: unknown;
+  try {
+    data = parseYaml(readFileSync(resolve(REPO_ROOT, config), 'utf8'));
+  } catch {
+    return; // the gateway reports an unreadable config itself
+  }
+  if (data === null || typeof data !== 'object') return;
+  for (const [key, kind] of [['componentSecretFile', 'component-secret'], ['pushTokenFile', 'push-token']] as const) {
+    const file = (data as Record<string, unknown>)[key];
+    const value = typeof file === 'string' ? secretFromFile(file, [REPO_ROOT, dirname(resolve(REPO_ROOT, config))]) : undefined;
+    if (value) recordSecret(value, { kind });
+  }
+}
+
 export async function startGateway(givenArgs: string[], opts: StartGatewayOptions = {}): Promise<GatewayProcess> {
   // Tests that do not ask for the HTTP or RTMP listener must not take the shared default ports.
   const args = [...givenArgs];
   if (opts.cli === undefined) {
     for (const flag of ['--http-port', '--rtmp-port']) if (argValue(givenArgs, flag) === undefined) args.push(flag, '0');
+    // FXG_LOG_CAPTURE_LEVEL=debug|trace: the redaction check over every log line a gateway can write.
+    const level = process.env['FXG_LOG_CAPTURE_LEVEL'];
+    if (level && process.env[LOG_CAPTURE_ENV] && argValue(givenArgs, '--log-level') === undefined) args.push('--log-level', level);
   }
   const cli = opts.cli ?? GATEWAY_CLI;
   if (!existsSync(cli)) throw new Error(`gateway CLI not built: ${cli} (run npx tsc -p tsconfig.json)`);
@@ -103,12 +159,15 @@ export async function startGateway(givenArgs: string[], opts: StartGatewayOption
   const policyPort = Number.isInteger(pp) && pp > 0 ? pp : undefined;
 
   hookExit();
+  recordGatewaySecrets(args, opts.env);
   const proc = spawn(process.execPath, [cli, ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...opts.env },
   });
   live.add(proc);
+  // Every line the child prints, stdout and stderr, for the redaction check (FXG_LOG_CAPTURE_DIR).
+  const capture = proc.pid !== undefined ? openLogCapture(proc.pid) : undefined;
   let all = '';
   const records: Record<string, unknown>[] = [];
   const listening: unknown[] = [];
@@ -138,6 +197,7 @@ export async function startGateway(givenArgs: string[], opts: StartGatewayOption
     stdoutRest += s;
     const lines = stdoutRest.split('\n');
     stdoutRest = lines.pop() ?? '';
+    capture?.writeLines(lines);
     for (const l of lines) onLine(l);
   });
   let stderrRest = '';
@@ -147,7 +207,13 @@ export async function startGateway(givenArgs: string[], opts: StartGatewayOption
     stderrRest += s;
     const lines = stderrRest.split('\n');
     stderrRest = lines.pop() ?? '';
+    capture?.writeLines(lines);
     for (const l of lines) if (/listening/i.test(l)) onLine(l);
+  });
+  // 'close' comes after the last output: the unfinished last lines, then the file is done.
+  proc.once('close', () => {
+    capture?.writeLines([stdoutRest, stderrRest].filter((l) => l !== ''));
+    capture?.close();
   });
   let exited = false;
   let spawnError: Error | undefined;

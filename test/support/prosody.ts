@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startProsody as launchProsody, type ProsodyInstance as EmbeddedInstance, type ProsodyOptions as EmbeddedOptions } from '../../src/embedded/prosody.js';
 import { makeTestPki, type TestPki } from './certs.js';
+import { recordComponentSecrets, recordSecret, recordUserPasswords } from './secrets.js';
 import type { XmppServerInstance, XmppServerKind, XmppServerOptions } from './xmpp-server.js';
 
 export { readProsodyLog } from '../../src/embedded/prosody.js';
@@ -18,6 +19,9 @@ export type ProsodyInstance = EmbeddedInstance & XmppServerInstance & { readonly
 
 export async function startProsody(opts: ProsodyOptions): Promise<ProsodyInstance> {
   const domain = opts.domain ?? 'localhost';
+  // For the whole-run redaction check: no gateway may ever log these.
+  recordUserPasswords(opts.users, domain);
+  recordComponentSecrets(opts.components);
   let pkiDir: string | undefined;
   let pki: TestPki | undefined;
   if (opts.tls) {
@@ -36,10 +40,15 @@ export async function startProsody(opts: ProsodyOptions): Promise<ProsodyInstanc
     throw error;
   }
   const stop = instance.stop;
+  const register = instance.register;
   return Object.assign(instance, {
     kind: 'prosody' as const,
     host: '127.0.0.1' as const,
     ...(pki ? { caCert: pki.caCert, pki } : {}),
+    register: (user: string, pass: string): Promise<void> => {
+      recordSecret(pass, { kind: 'password', user, domain });
+      return register(user, pass);
+    },
     stop: async () => {
       await stop();
       await cleanPki();

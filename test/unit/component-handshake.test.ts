@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { backoffDelay, ComponentConnection, DEFAULT_RECONNECT, handshakeDigest, type ComponentStateChange } from '../../src/xmpp/component.js';
 import { createLogger } from '../../src/log/logger.js';
 import { attr, child, el, NS } from '../../src/codec/xml/element.js';
+import { captureInProcessLog, recordSecret } from '../support/secrets.js';
 
 describe('handshake digest', () => {
   test('XEP-0114 example: stream id 3BF96D32 + secret "test"', () => {
@@ -124,14 +125,20 @@ async function fakeServer(onConn: (c: FakeConn) => void | Promise<void>): Promis
 const HEADER = (id: string): string =>
   `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:component:accept' from='control.test' id='${id}'>`;
 
+/** The gateway's logger writing to memory (and to the whole-run redaction check's capture). */
 function memoryLogger(): { log: ReturnType<typeof createLogger>; lines: string[] } {
   const lines: string[] = [];
-  return { log: createLogger('debug', { write: (s: string) => void lines.push(s) }), lines };
+  const write = (s: string): void => {
+    lines.push(s);
+    captureInProcessLog(s);
+  };
+  return { log: createLogger('debug', { write }), lines };
 }
 
 describe('ComponentConnection on the wire (fake server)', () => {
   test('header, lowercase handshake, online; stanzas mapped to and from jabber:client; iq() by id; clean stop', async (t) => {
     const SECRET = 'Fake-S3cret';
+    recordSecret(SECRET, { kind: 'component-secret' });
     const ID = 'Ab12CD34ef';
     let serverSaw = '';
     const srv = await fakeServer(async ({ sock, until, received }) => {
@@ -207,6 +214,7 @@ describe('ComponentConnection on the wire (fake server)', () => {
     });
     t.after(() => srv.close());
     const { log, lines } = memoryLogger();
+    recordSecret('wrong-Secret-xyz', { kind: 'component-secret' });
     const comp = new ComponentConnection({
       host: '127.0.0.1',
       port: srv.port,
