@@ -1093,3 +1093,13 @@ describe('differential test against saxes', () => {
     );
   });
 });
+
+test('bad references are reported without their text: a password may hold them, and errors are logged', () => {
+  for (const body of ['Amp&Secret-Ref-123;x', 'a&#Secret-Ref-123;', 'a&#x110000;Secret-Ref-123', 'b&Secret-Ref-123 ;']) {
+    assert.throws(
+      () => parseFragment(`<password>${body}</password>`, DEFAULT_XML_LIMITS, NS.client),
+      (error: unknown) => error instanceof StreamError && !error.text.includes('Secret-Ref') && !error.message.includes('Secret-Ref'),
+      body,
+    );
+  }
+});

@@ -248,17 +248,18 @@ function resolveRef(name: string): string {
       m = DEC_REF.exec(name);
       radix = 10;
     }
-    if (m === null) throw nwf(`malformed character reference &${clip(name)}; (XML 1.0 §4.1)`);
+    // The reference itself stays out of the text: it may sit inside a password, and the text is logged.
+    if (m === null) throw nwf('malformed character reference (XML 1.0 §4.1)');
     const digits = (m[1] ?? '').replace(/^0+(?=.)/, '');
     const cp = digits.length > 7 ? -1 : parseInt(digits, radix);
     // WFC: Legal Character (XML 1.0 §4.1): &#0; &#x1; etc. are not well-formed.
-    if (!isXmlChar(cp)) throw nwf(`character reference &${clip(name)}; is not an allowed XML character (XML 1.0 §4.1)`);
+    if (!isXmlChar(cp)) throw nwf('a character reference to a character XML does not allow (XML 1.0 §4.1)');
     return String.fromCodePoint(cp);
   }
   if (NAME_RE.test(name)) {
-    throw restricted(`entity reference &${clip(name)}; is not allowed: only the predefined entities and character references (RFC 6120 §11.1)`);
+    throw restricted('an entity reference is not allowed: only the predefined entities and character references (RFC 6120 §11.1)');
   }
-  throw nwf(`malformed reference &${clip(name)}; (XML 1.0 §4.1)`);
+  throw nwf('malformed reference (XML 1.0 §4.1)');
 }
 
 const XML_DECL_RE =
