@@ -283,7 +283,7 @@ export class RtmpConnection implements CallPeer {
       }),
     ]);
     this.applications = this.options.createApplications(this);
-    this.log.info({ app, objectEncoding: this.objectEncoding, handshake: this.handshake.form }, 'RTMP client connected');
+    this.log.info({ app, objectEncoding: this.objectEncoding, handshakeForm: this.handshake.form }, 'RTMP client connected');
   }
 
   // ---- output ----
