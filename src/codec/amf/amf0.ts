@@ -342,6 +342,9 @@ class Amf0Encoder {
       w.u32(a.length);
       for (let i = 0; i < a.length; i++) this.writeValue(a[i]);
     } else if (v instanceof AmfTypedObject) {
+      // As the AMF3 encoder does: a class name that is not a string (from untyped code) is an
+      // AmfError, not the TypeError Buffer.byteLength would throw (found by fuzz-amf.test.ts).
+      if (typeof v.className !== 'string') throw new AmfError('invalid-value', 'a typed object without a string class name', w.pos);
       if (v.className === '') {
         w.u8(M_OBJECT);
       } else {

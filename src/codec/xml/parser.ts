@@ -660,8 +660,17 @@ export class XmlStreamParser {
   private bom(v: Buffer): boolean {
     const p = this.pos;
     const avail = v.length - p;
-    for (let k = 1; k < 3 && k < avail; k++) if (v[p + k] !== BOM[k]) throw nwf('invalid UTF-8 byte sequence (RFC 6120 §11.6)');
+    // The size check comes first here too, as for every other token: otherwise, with a
+    // maxStanzaBytes under 3, a BOM in one write passed while the same BOM split across writes
+    // was refused as too big (found by fuzz-xml.test.ts).
+    for (let k = 1; k < 3 && k < avail; k++) {
+      if (v[p + k] !== BOM[k]) {
+        this.checkSize(p + k + 1);
+        throw nwf('invalid UTF-8 byte sequence (RFC 6120 §11.6)');
+      }
+    }
     if (avail < 3) return false;
+    this.checkSize(p + 3);
     this.pos = p + 3;
     this.tok = T_NONE;
     this.docFresh = false;
