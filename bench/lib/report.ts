@@ -11,11 +11,11 @@
  * gateway figure when there is no baseline).
  */
 
-/** How a target compares: the ratio (or the gateway figure when `on` is 'gateway') must be
- * at least (`min`) or at most (`max`) `value`. */
+/** How a target compares: the ratio (or the gateway figure when `on` is 'gateway', or
+ * gateway − baseline when 'difference') must be at least (`min`) or at most (`max`) `value`. */
 export interface Target {
-  /** 'ratio' = gateway / baseline; 'gateway' = the gateway figure alone (e.g. added latency). */
-  on: 'ratio' | 'gateway';
+  /** 'ratio' = gateway / baseline; 'gateway' = the gateway figure alone; 'difference' = gateway − baseline (e.g. added latency). */
+  on: 'ratio' | 'gateway' | 'difference';
   kind: 'min' | 'max';
   value: number;
   /** Human wording, e.g. "≥ 0.95 of direct". */
@@ -27,6 +27,8 @@ export interface RunFigure {
   gateway: number;
   baseline: number | null;
   ratio: number | null;
+  /** gateway − baseline, or null without a baseline. */
+  difference?: number | null;
   /** Anything else worth keeping from the run (counts, durations, CPU ms, …). */
   extra?: Record<string, number | string>;
 }
@@ -46,12 +48,16 @@ export interface BenchResult {
   baselineLabel?: string;
   /** gateway / baseline (median of per-run ratios once merged), or undefined if no baseline. */
   ratio?: number;
+  /** gateway − baseline (median of per-run differences once merged), or undefined if no baseline. */
+  difference?: number;
   target: Target | null;
   /** Whether the target is met (true when there is no target). */
   met: boolean;
   notes: string;
   /** Upstream variant, when it matters: "plain" or "starttls". */
   upstream?: 'plain' | 'starttls';
+  /** Set by the runner: when this record was measured (ISO time). */
+  measuredAt?: string;
   runs: RunFigure[];
 }
 
@@ -64,6 +70,12 @@ export interface BenchOptions {
   upstream: Array<'plain' | 'starttls'>;
   /** Write progress lines here (stderr by default). */
   log: (line: string) => void;
+  /** --only: names of benches, groups or record-name prefixes to run (all when absent). A bench may ignore it. */
+  only?: string[];
+  /** Pin Prosody to CPU 0 and the gateway, relay and load generator to the other CPUs (taskset). */
+  pin?: boolean;
+  /** Run the gateway under `node --cpu-prof`, profiles written here. */
+  profileDir?: string;
 }
 
 /** The module contract for dist/bench/<name>.js. */
@@ -100,9 +112,9 @@ export function median(values: number[]): number {
   return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
 }
 
-export function judge(target: Target | null, gateway: number, ratio: number | undefined): boolean {
+export function judge(target: Target | null, gateway: number, ratio: number | undefined, difference?: number): boolean {
   if (!target) return true;
-  const x = target.on === 'ratio' ? ratio : gateway;
+  const x = target.on === 'ratio' ? ratio : target.on === 'difference' ? difference : gateway;
   if (x === undefined || !Number.isFinite(x)) return false;
   return target.kind === 'min' ? x >= target.value : x <= target.value;
 }
@@ -121,6 +133,7 @@ export function result(r: {
   extra?: Record<string, number | string>;
 }): BenchResult {
   const ratio = r.baseline !== null && r.baseline !== 0 ? r.gateway / r.baseline : undefined;
+  const difference = r.baseline !== null ? r.gateway - r.baseline : undefined;
   const out: BenchResult = {
     name: r.name,
     group: r.group,
@@ -128,12 +141,13 @@ export function result(r: {
     gateway: r.gateway,
     baseline: r.baseline,
     target: r.target,
-    met: judge(r.target, r.gateway, ratio),
+    met: judge(r.target, r.gateway, ratio, difference),
     notes: r.notes ?? '',
-    runs: [{ gateway: r.gateway, baseline: r.baseline, ratio: ratio ?? null, ...(r.extra ? { extra: r.extra } : {}) }],
+    runs: [{ gateway: r.gateway, baseline: r.baseline, ratio: ratio ?? null, difference: difference ?? null, ...(r.extra ? { extra: r.extra } : {}) }],
   };
   if (r.baselineLabel !== undefined) out.baselineLabel = r.baselineLabel;
   if (ratio !== undefined) out.ratio = ratio;
+  if (difference !== undefined) out.difference = difference;
   if (r.upstream !== undefined) out.upstream = r.upstream;
   return out;
 }
@@ -155,10 +169,14 @@ export function mergeRuns(records: BenchResult[]): BenchResult[] {
     const baseline = baselines.length ? median(baselines) : null;
     const ratios = runs.map((x) => x.ratio).filter((x): x is number => x !== null);
     const ratio = ratios.length ? median(ratios) : undefined;
+    const diffs = runs.map((x) => x.difference ?? (x.baseline !== null ? x.gateway - x.baseline : null)).filter((x): x is number => x !== null);
+    const difference = diffs.length ? median(diffs) : undefined;
     const notes = [...new Set(list.map((r) => r.notes).filter(Boolean))].join(' ');
-    const out: BenchResult = { ...first, gateway, baseline, runs, notes, met: judge(first.target, gateway, ratio) };
+    const out: BenchResult = { ...first, gateway, baseline, runs, notes, met: judge(first.target, gateway, ratio, difference) };
     if (ratio !== undefined) out.ratio = ratio;
     else delete out.ratio;
+    if (difference !== undefined) out.difference = difference;
+    else delete out.difference;
     merged.push(out);
   }
   return merged;
