@@ -393,7 +393,7 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
     settings.tlsCert !== undefined && settings.tlsKey !== undefined
       ? { cert: readFileSync(settings.tlsCert), key: readFileSync(settings.tlsKey) }
       : undefined;
-  const httpServer = settings.httpPort === 0 ? undefined : await httpFront.listen(settings.httpHost, settings.httpPort, tls);
+  const httpServer = settings.httpPort === 0 ? undefined : await httpFront.listen(settings.httpHost, settings.httpPort, tls, settings.sniffTimeout * 1000);
   /** The RTMP port, or the RTMPS port (the same, inside TLS). */
   const rtmpListener = (name: 'rtmp' | 'rtmps', port: number, tlsOptions?: TlsOptions) =>
     startFlashListener({
@@ -419,6 +419,8 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
           key: tls.key,
           minVersion: settings.rtmpsMinTls,
           maxVersion: settings.rtmpsMaxTls,
+          // The handshake is the connection's first bytes: --sniff-timeout, not Node's 120 s.
+          handshakeTimeout: settings.sniffTimeout * 1000,
         });
 
   listening = true;

@@ -52,8 +52,12 @@ export class HttpFront {
   private decorate<S extends http.Server>(server: S): S {
     server.on('request', this.options.app);
     server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => this.upgrade(req, socket, head));
-    server.on('clientError', (_error, socket: net.Socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    server.on('clientError', (error: NodeJS.ErrnoException, socket: net.Socket) => {
+      // A TLS handshake that failed or timed out (ERR_TLS_*, ERR_SSL_*) has no HTTP to answer in:
+      // a 400 written there waits for a handshake that never comes, holding the socket for ever
+      // (found by hostile-tls.test.ts). Close it.
+      const tlsFailure = /^ERR_(TLS|SSL)_/.test(error.code ?? '');
+      if (socket.writable && !tlsFailure) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
     });
     server.keepAliveTimeout = 5000;
@@ -72,8 +76,11 @@ export class HttpFront {
   }
 
   /** Starts the HTTP listener (HTTPS when `tls` is given). */
-  listen(host: string, port: number, tls: { cert: Buffer; key: Buffer } | undefined): Promise<http.Server> {
-    const server = this.decorate(tls ? https.createServer({ cert: tls.cert, key: tls.key }) : http.createServer());
+  listen(host: string, port: number, tls: { cert: Buffer; key: Buffer } | undefined, handshakeTimeoutMs?: number): Promise<http.Server> {
+    // A TLS handshake is a connection's first bytes: bounded like them (--sniff-timeout), not by
+    // Node's default 120 s, which let silent or half-finished handshakes linger (hostile-tls.test.ts).
+    const timeout = handshakeTimeoutMs !== undefined ? { handshakeTimeout: handshakeTimeoutMs } : {};
+    const server = this.decorate(tls ? https.createServer({ cert: tls.cert, key: tls.key, ...timeout }) : http.createServer());
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {

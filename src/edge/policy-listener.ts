@@ -47,7 +47,12 @@ export function startPolicyListener(options: PolicyListenerOptions): Promise<net
   const { log } = options;
   const server = net.createServer((socket) => {
     let received = Buffer.alloc(0);
-    socket.setTimeout(options.timeoutMs, () => socket.destroy());
+    // One deadline for the whole request (the --sniff-timeout "time to send its first bytes", as
+    // the Flash port's sniffer has): socket.setTimeout is an inactivity timer, which a client
+    // dripping one byte every few seconds would reset for hours (found by hostile-xml.test.ts).
+    const deadline = setTimeout(() => socket.destroy(), options.timeoutMs);
+    deadline.unref();
+    socket.once('close', () => clearTimeout(deadline));
     socket.on('error', () => socket.destroy());
     socket.on('data', (chunk: Buffer) => {
       received = Buffer.concat([received, chunk]);

@@ -86,7 +86,11 @@ export class WebSocketChannel implements ClientChannel {
       }
       handlers.data(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data));
     });
-    this.ws.on('error', () => this.ws.terminate());
+    // A frame that breaks RFC 6455 (unmasked, reserved bits or opcodes, over maxPayload…): ws has
+    // already sent the close frame with its code (§7.4.1: 1002, 1007, 1009) and ends the socket
+    // once it is written. Terminating here would drop that frame before it leaves (always over
+    // TLS; found by hostile-tls.test.ts), so only a peer that never lets it leave is cut off.
+    this.ws.on('error', () => setTimeout(() => this.ws.terminate(), 5000).unref());
     this.ws.once('close', handlers.closed);
   }
 }

@@ -190,6 +190,12 @@ export class XmppCallApi implements RtmpApplication {
     const attributes: XmlAttribute[] = [];
     for (const [name, value] of Object.entries((attrs ?? {}) as Record<string, AmfValue>)) {
       if (!SETTABLE_ATTRIBUTES.has(name) || value === null || value === undefined) continue;
+      // RFC 6120 §8.1 attributes are strings (rtmp.md, dialect A): an object here (a decoded AMF
+      // object has no prototype, so String() throws; a cyclic one from AMF references too) is the
+      // app's mistake, told as one, not an internal error.
+      if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+        throw new CallError(`xmpp: the attribute ${name} must be a string`);
+      }
       const text = String(value);
       if (name === 'xml:lang') attributes.push({ prefix: 'xml', local: 'lang', ns: NS.xml, value: text });
       else attributes.push({ prefix: '', local: name, ns: '', value: text });
