@@ -20,7 +20,8 @@
  * the notes say so.
  *
  * Standalone: `node dist/bench/memory.js [--quick] [--transports raw,nul,websocket,rtmp]
- *   [--sessions N[,M]] [--heap-snapshot DIR]`.
+ *   [--sessions N[,M]] [--heap-snapshot DIR]` (snapshots at the baseline and at the largest size;
+ *   bench/lib/memory-heapdiff.ts says what the sessions added, per session).
  */
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
@@ -130,6 +131,10 @@ async function measureTransport(
     for (const c of warm) c.destroy();
     // 2. Baseline.
     const baseline = await gateway.sample(3000);
+    if (opts.heapSnapshotDir) {
+      mkdirSync(opts.heapSnapshotDir, { recursive: true });
+      await gateway.heapSnapshot(path.join(opts.heapSnapshotDir, `gateway-${transport}-0.heapsnapshot`));
+    }
     log(`memory ${transport}: baseline VmRSS ${fmt(baseline.rss / MiB)} MiB, heap ${fmt(baseline.heapUsed / MiB)} MiB, ${baseline.fds} fds`);
     // What the open-file limit allows: two sockets per session in the gateway.
     const cap = Math.floor((opts.fdLimit - baseline.fds - FD_RESERVE) / 2);
@@ -154,10 +159,9 @@ async function measureTransport(
       if (gateway.exited) throw new Error(`memory ${transport}: the gateway died\n${gateway.stderr()}`);
     }
     if (opts.heapSnapshotDir) {
-      mkdirSync(opts.heapSnapshotDir, { recursive: true });
       const file = path.join(opts.heapSnapshotDir, `gateway-${transport}-${clients.length}.heapsnapshot`);
       await gateway.heapSnapshot(file);
-      log(`memory ${transport}: heap snapshot ${file}`);
+      log(`memory ${transport}: heap snapshots ${file} (and -0 at the baseline); compare: node dist/bench/lib/memory-heapdiff.js BASE FILE ${clients.length}`);
     }
     return { baseline, points, note };
   } finally {
@@ -205,7 +209,8 @@ export async function run(options: MemoryOptions): Promise<BenchResult[]> {
             upstream: 'plain',
             notes:
               `${transport} sessions idle after login (${p.sessions.toLocaleString('en')} held): (VmRSS − VmRSS with none, after a forced GC) / sessions.` +
-              (p.sessions < p.requested && note ? ` ${note}` : ''),
+              (p.sessions < p.requested && note ? ` ${note}` : '') +
+              (options.heapSnapshotDir ? ' HEAP SNAPSHOTS WERE TAKEN: the RSS figure includes the snapshot machinery; only the heap figures in extra count.' : ''),
             extra: {
               sessions: p.sessions,
               rssBaselineMiB: Math.round((baseline.rss / MiB) * 10) / 10,
