@@ -43,7 +43,7 @@ const HELD_TARGET: Target = { on: 'gateway', kind: 'min', value: 10_000, text: '
 /** Source addresses per transport: 127.(20+t).0.1 … 127.(20+t).0.16 (each well under its ~28k ephemeral ports). */
 const SOURCE_ADDRESSES = 16;
 /** Descriptors the gateway holds besides its sessions' sockets, with a margin. */
-const FD_RESERVE = 48;
+const FD_RESERVE = 20;
 
 export interface MemoryOptions extends Partial<BenchOptions> {
   quick: boolean;
