@@ -9,6 +9,7 @@ import type { PolicyOptions } from './codec/policy/policy-file.js';
 import { ConnectionLimiter } from './edge/connection-limiter.js';
 import { startFlashListener, type AcceptedConnection } from './edge/flash-listener.js';
 import { startPolicyListener } from './edge/policy-listener.js';
+import type { ProxyPolicy } from './edge/proxy-gate.js';
 import type { SniffedProtocol } from './edge/sniffer.js';
 import { gatewayNameTest, machineNames } from './edge/gateway-names.js';
 import { ConfigError, StreamError } from './errors.js';
@@ -124,6 +125,13 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
     const bare = address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
     return exempt.check(bare, isIP(bare) === 6 ? 'ipv6' : 'ipv4');
   });
+  /** The PROXY protocol at each accept (edge/proxy-gate.ts), or undefined while it is off. */
+  const proxyFrom = (s: Settings) => addressMatcher(exemptionList(s.proxyProtocolFrom, '--proxy-protocol-from'));
+  let proxyTrusted = proxyFrom(settings);
+  const proxy = (): ProxyPolicy | undefined =>
+    settings.proxyProtocol === 'off'
+      ? undefined
+      : { versions: settings.proxyProtocol, trusted: proxyTrusted, timeoutMs: settings.sniffTimeout * 1000 };
 
   // The policy lists only the gateway's own Flash ports (flash-clients.md): filled in once bound.
   const flashPorts: number[] = [];
@@ -291,6 +299,7 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
     allowOrigins: () => settings.websocketAllowOrigin,
     limiter,
     log,
+    proxy,
     onWebSocket: ({ ws, remoteAddress, remotePort, localAddress, log: connectionLog, release }) => {
       const { channel, observer } = metered('websocket', new WebSocketChannel(ws, remoteAddress, remotePort), Buffer.alloc(0));
       const session = openSession(channel, connectionLog.child({ transport: 'websocket' }), localAddress, observer);
@@ -372,6 +381,7 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
       rtmp: rtmpHandler,
     },
     refuse,
+    proxy,
   });
   const flashPort = (flash.address() as net.AddressInfo).port;
   flashPorts.push(flashPort);
@@ -387,6 +397,7 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
           },
           policy,
           log,
+          proxy,
         });
 
   const tls =
@@ -409,6 +420,7 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
       log,
       handlers: { rtmp: (connection) => rtmpHandler(connection, name) },
       refuse,
+      proxy,
     });
   const rtmpServer = settings.rtmpPort === 0 ? undefined : await rtmpListener('rtmp', settings.rtmpPort);
   const rtmpsServer =
@@ -437,6 +449,7 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
       limits = parserLimits(settings);
       upstreamLimits = { ...limits, maxStanzaBytes: settings.maxUpstreamStanzaBytes };
       exempt = exemptionList(settings.connectionLimitExempt);
+      proxyTrusted = proxyFrom(settings);
       limiter.update(settings);
       // Connection loggers are pino children made without options: they follow the root's level.
       log.level = settings.logLevel;

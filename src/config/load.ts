@@ -165,6 +165,10 @@ export function validateSettings(raw: Record<string, unknown>, source = 'setting
   if (settings.component !== undefined) settings.component = settings.component.toLowerCase();
   exemptionList(settings.connectionLimitExempt);
   exemptionList(settings.opsAllowFrom, '--ops-allow-from');
+  exemptionList(settings.proxyProtocolFrom, '--proxy-protocol-from');
+  if (settings.proxyProtocol !== 'off' && settings.proxyProtocolFrom.length === 0) {
+    throw new ConfigError('--proxy-protocol needs --proxy-protocol-from: the addresses of the load balancers that send the header (nobody else may)');
+  }
   settings.websocketAllowOrigin = settings.websocketAllowOrigin.map((o) => (o === '*' ? o : o.replace(/\/+$/, '').toLowerCase()));
   if (settings.upstreamCa !== undefined) {
     try {

@@ -34,6 +34,8 @@ export interface HostPort {
 export type UpstreamTlsMode = 'required' | 'optional' | 'off';
 export type SiteControl = 'none' | 'master-only' | 'by-content-type' | 'all';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+/** PROXY protocol header versions a trusted load balancer sends (HAProxy: send-proxy = v1, send-proxy-v2 = v2). */
+export type ProxyProtocolMode = 'off' | 'v1' | 'v2' | 'any';
 
 /** One XMPP domain's own server (the config file's `domains:` map). */
 export interface DomainUpstream {
@@ -144,6 +146,14 @@ export interface Settings {
   maxConnectionsPerIp: number;
   /** Most simultaneous client connections in all. */
   maxConnections: number;
+  /**
+   * PROXY protocol on every listener (Flash, RTMP, RTMPS, HTTP, policy): connections from
+   * proxyProtocolFrom must start with a header of this version, and the client address in it is
+   * the connection's address for limits, logs and metrics.
+   */
+  proxyProtocol: ProxyProtocolMode;
+  /** Addresses or CIDR ranges of the load balancers that send PROXY headers; nobody else may. */
+  proxyProtocolFrom: string[];
   /** Time a client has to finish authenticating. */
   authTimeout: number;
   /** A client connection with no traffic either way for this long is dropped. */
@@ -205,6 +215,8 @@ export const DEFAULTS: Readonly<Settings> = {
   connectionLimitExempt: [],
   maxConnectionsPerIp: 50,
   maxConnections: 20000,
+  proxyProtocol: 'off',
+  proxyProtocolFrom: [],
   authTimeout: 60,
   idleTimeout: 600,
   sniffTimeout: 10,
@@ -265,6 +277,14 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'connectionLimitExempt', kind: 'strings', value: 'CIDR', reload: true, help: 'address or range exempt from --max-connections-per-ip (repeatable)' },
   { key: 'maxConnectionsPerIp', kind: 'integer', min: 1, value: 'N', reload: true, help: 'most connections from one IP address' },
   { key: 'maxConnections', kind: 'integer', min: 1, value: 'N', reload: true, help: 'most connections in all' },
+  {
+    key: 'proxyProtocol',
+    kind: 'enum',
+    choices: ['off', 'v1', 'v2', 'any'],
+    reload: true,
+    help: 'PROXY protocol header required from --proxy-protocol-from on every port (HAProxy send-proxy = v1, send-proxy-v2 = v2)',
+  },
+  { key: 'proxyProtocolFrom', kind: 'strings', value: 'CIDR', reload: true, help: 'address or CIDR range of a load balancer that sends PROXY headers (repeatable)' },
   { key: 'authTimeout', kind: 'seconds', min: 1, reload: true, help: 'time to authenticate, in seconds' },
   { key: 'idleTimeout', kind: 'seconds', min: 1, reload: true, help: 'no traffic either way for this long drops a client, in seconds' },
   { key: 'sniffTimeout', kind: 'seconds', min: 1, reload: true, help: 'time for a new connection to send its first bytes, in seconds' },

@@ -9,6 +9,8 @@ import { socketPolicyReply, type PolicyOptions } from '../codec/policy/policy-fi
 import type { Logger } from '../log/logger.js';
 import type { ConnectionLimiter } from './connection-limiter.js';
 import { nextConnectionId } from './connection-ids.js';
+import { guardConnections, readProxyHeader, type ProxyPolicySource } from './proxy-gate.js';
+import { proxySignature } from './proxy-protocol.js';
 import { sniff, type SniffedProtocol } from './sniffer.js';
 
 /** Bytes a connection may send before the sniffer must have decided. */
@@ -40,14 +42,32 @@ export interface FlashListenerOptions {
   readonly handlers: Partial<Record<Exclude<SniffedProtocol, 'policy'>, (connection: AcceptedConnection) => void>>;
   /** Tells a refused client why, in its own protocol, when it is over a connection limit. */
   readonly refuse: (protocol: SniffedProtocol, socket: net.Socket, reason: string) => void;
+  /** The PROXY protocol (edge/proxy-gate.ts); absent or undefined: off. */
+  readonly proxy?: ProxyPolicySource;
 }
 
 
 export function startFlashListener(options: FlashListenerOptions): Promise<net.Server> {
+  const proxy = options.proxy ?? (() => undefined);
   const server = options.tls
-    ? tls.createServer(options.tls, (socket) => accept(socket, options))
-    : net.createServer({ noDelay: true }, (socket) => accept(socket, options));
+    ? tls.createServer(options.tls, (socket) => accept(socket, options, false))
+    : net.createServer({ noDelay: true }, (socket) => {
+        const policy = proxy();
+        if (policy === undefined) {
+          accept(socket, options, false);
+        } else if (socket.remoteAddress === undefined) {
+          // Gone before it was accepted (a balancer's health check resets at once): no one to serve.
+          socket.destroy();
+        } else if (policy.trusted(socket.remoteAddress)) {
+          readProxyHeader(socket, policy, options.log.child({ listener: options.name }), () => accept(socket, options, false));
+        } else {
+          // Counted from accept like any connection; a PROXY header is refused while sniffing.
+          accept(socket, options, true);
+        }
+      });
   if (options.tls) {
+    // The header comes before the TLS handshake, on the raw socket.
+    if (options.proxy) guardConnections(server, proxy, options.log.child({ listener: options.name }));
     server.on('tlsClientError', (error: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
       options.log.debug({ code: error.code, remote: socket.remoteAddress }, `TLS handshake failed: ${error.message}`);
       socket.destroy();
@@ -70,7 +90,11 @@ export function startFlashListener(options: FlashListenerOptions): Promise<net.S
 /** A connection over its limit gets this long to show its protocol, so it can be told why. */
 const REFUSAL_SNIFF_MS = 2000;
 
-function accept(socket: net.Socket, options: FlashListenerOptions): void {
+/**
+ * `refuseProxy`: the PROXY protocol is on and this peer is no trusted balancer, so a PROXY
+ * header is refused. A balancer's header was read before (and the socket reports the client).
+ */
+function accept(socket: net.Socket, options: FlashListenerOptions, refuseProxy: boolean): void {
   const id = nextConnectionId();
   const remote = socket.remoteAddress ?? '?';
   const log = options.log.child({ conn: id, remote: `${remote}:${socket.remotePort ?? 0}` });
@@ -97,6 +121,17 @@ function accept(socket: net.Socket, options: FlashListenerOptions): void {
 
   const onData = (chunk: Buffer): void => {
     head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+    if (refuseProxy) {
+      const signature = proxySignature(head);
+      if (signature === 'maybe' && head.length < MAX_SNIFF_BYTES) return;
+      if (signature === 'yes') {
+        socket.off('data', onData);
+        clearTimeout(timer);
+        log.warn('a PROXY protocol header from an address not in --proxy-protocol-from; closed');
+        socket.destroy();
+        return;
+      }
+    }
     const verdict = sniff(head);
     if (verdict.kind === 'need-more' && head.length < MAX_SNIFF_BYTES) return;
     socket.off('data', onData);
@@ -130,4 +165,6 @@ function accept(socket: net.Socket, options: FlashListenerOptions): void {
     handler({ socket, head, skip: verdict.skip, log: log.child({ protocol }), release });
   };
   socket.on('data', onData);
+  // After a PROXY header the socket was paused with the bytes that followed put back.
+  socket.resume();
 }

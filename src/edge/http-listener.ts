@@ -11,6 +11,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from '../log/logger.js';
 import type { ConnectionLimiter } from './connection-limiter.js';
 import { nextConnectionId } from './connection-ids.js';
+import { guardConnections, type ProxyPolicySource } from './proxy-gate.js';
 
 export const WEBSOCKET_PATH = '/xmlsocket';
 
@@ -35,6 +36,11 @@ export interface HttpFrontOptions {
   readonly onWebSocket: (arrival: WebSocketArrival) => void;
   /** What a client over a connection limit reads before the close (a stream error). */
   readonly refusal: (reason: string) => string;
+  /**
+   * The PROXY protocol on the HTTP listener (edge/proxy-gate.ts), read before HTTP (and before
+   * TLS with HTTPS). Connections sniffed on the Flash port passed its gate already.
+   */
+  readonly proxy?: ProxyPolicySource;
 }
 
 export class HttpFront {
@@ -81,6 +87,7 @@ export class HttpFront {
     // Node's default 120 s, which let silent or half-finished handshakes linger (hostile-tls.test.ts).
     const timeout = handshakeTimeoutMs !== undefined ? { handshakeTimeout: handshakeTimeoutMs } : {};
     const server = this.decorate(tls ? https.createServer({ cert: tls.cert, key: tls.key, ...timeout }) : http.createServer());
+    if (this.options.proxy) guardConnections(server, this.options.proxy, this.options.log.child({ listener: 'http' }));
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {

@@ -7,6 +7,7 @@
 import net from 'node:net';
 import { httpPolicyReply, POLICY_REQUEST, socketPolicyReply, type PolicyOptions } from '../codec/policy/policy-file.js';
 import type { Logger } from '../log/logger.js';
+import { guardConnections, type ProxyPolicySource } from './proxy-gate.js';
 
 /** A request larger than this is not a policy request. */
 const MAX_REQUEST_BYTES = 4096;
@@ -17,6 +18,8 @@ export interface PolicyListenerOptions {
   readonly timeoutMs: number;
   readonly policy: () => PolicyOptions;
   readonly log: Logger;
+  /** The PROXY protocol (edge/proxy-gate.ts); absent: off. */
+  readonly proxy?: ProxyPolicySource;
 }
 
 /** What a policy connection's bytes ask for so far. */
@@ -69,6 +72,7 @@ export function startPolicyListener(options: PolicyListenerOptions): Promise<net
       }
     });
   });
+  if (options.proxy) guardConnections(server, options.proxy, log.child({ listener: 'policy' }));
   return new Promise((resolve) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
       // The policy port is optional: a real Flash Player falls back to the inline policy on
