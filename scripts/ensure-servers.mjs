@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // Makes sure what the tests need from Debian is installed: the real XMPP servers (Prosody 0.12,
-// ejabberd 23.01), Chromium for the browser tests and Haxe to build the demo SWF, installing them with apt-get when run as root, otherwise saying
+// ejabberd 23.01), Chromium for the browser tests, Haxe to build the demo SWF, librtmp for the RTMP tests and HAProxy for the
+// scale-out test, installing them with apt-get when run as root, otherwise saying
 // what to run. The logic is the gateway's own (src/embedded/install.ts), built by `npm test`.
-// Usage: node scripts/ensure-servers.mjs [prosody] [ejabberd] [chromium] [haxe] [rtmp]   (default: all)
-import { CHROMIUM, EJABBERD, ensureInstalled, HAXE, InstallError, PROSODY, RTMP_CLIENTS } from '../dist/src/embedded/install.js';
+// Usage: node scripts/ensure-servers.mjs [prosody] [ejabberd] [chromium] [haxe] [rtmp] [haproxy]   (default: all)
+import { CHROMIUM, EJABBERD, ensureInstalled, HAPROXY, HAXE, InstallError, PROSODY, RTMP_CLIENTS } from '../dist/src/embedded/install.js';
 
-const known = { prosody: PROSODY, ejabberd: EJABBERD, chromium: CHROMIUM, haxe: HAXE, rtmp: RTMP_CLIENTS };
+const known = { prosody: PROSODY, ejabberd: EJABBERD, chromium: CHROMIUM, haxe: HAXE, rtmp: RTMP_CLIENTS, haproxy: HAPROXY };
 const wanted = process.argv.slice(2);
 for (const name of wanted) {
   if (!(name in known)) {

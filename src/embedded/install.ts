@@ -13,7 +13,7 @@ import { delimiter, join } from 'node:path';
 
 export interface ServerPackages {
   /** Service name, as `service NAME stop` knows it; none for a package that runs no service. */
-  readonly service: 'prosody' | 'ejabberd' | undefined;
+  readonly service: 'prosody' | 'ejabberd' | 'haproxy' | undefined;
   /** Commands that must be on PATH once installed. */
   readonly commands: readonly string[];
   readonly packages: readonly string[];
@@ -26,6 +26,8 @@ export const CHROMIUM: ServerPackages = { service: undefined, commands: ['chromi
 export const HAXE: ServerPackages = { service: undefined, commands: ['haxe'], packages: ['haxe'] };
 /** Real RTMP clients for the RTMP tests: librtmp's Python binding and rtmpdump. */
 export const RTMP_CLIENTS: ServerPackages = { service: undefined, commands: ['rtmpdump'], packages: ['python3-librtmp', 'rtmpdump'] };
+/** For the scale-out test: two gateways behind a load balancer sending PROXY headers. */
+export const HAPROXY: ServerPackages = { service: 'haproxy', commands: ['haproxy'], packages: ['haproxy'] };
 
 export class InstallError extends Error {
   override readonly name = 'InstallError';
@@ -137,6 +139,8 @@ export function stopSystemServer(server: ServerPackages, say: (line: string) => 
   const quiet = { stdio: 'ignore' as const, timeout: 30_000 };
   if (existsSync(`/etc/init.d/${server.service}`)) spawnSync('service', [server.service, 'stop'], quiet);
   if (onPath('systemctl')) spawnSync('systemctl', ['stop', server.service], quiet);
+  // The tests run their own haproxy in the foreground; the system one needs nothing more.
+  if (server.service === 'haproxy') return;
   if (server.service === 'prosody') {
     for (const p of processes()) {
       if (!/\blua\S*\s+\S*\/prosody\b|^\S*\/prosody\b|^prosody\b/.test(p.cmdline)) continue;
