@@ -297,6 +297,7 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
     // One frame may carry several stanzas (a coalesced send), but never much more than one.
     maxPayload: settings.maxStanzaBytes + 65536,
     allowOrigins: () => settings.websocketAllowOrigin,
+    requestHeadTimeoutMs: () => settings.sniffTimeout * 1000,
     limiter,
     log,
     proxy,

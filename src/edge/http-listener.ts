@@ -41,6 +41,8 @@ export interface HttpFrontOptions {
    * TLS with HTTPS). Connections sniffed on the Flash port passed its gate already.
    */
   readonly proxy?: ProxyPolicySource;
+  /** Time a connection sniffed on the Flash port has to finish its request head (--sniff-timeout). */
+  readonly requestHeadTimeoutMs?: () => number;
 }
 
 export class HttpFront {
@@ -49,6 +51,8 @@ export class HttpFront {
   private readonly wss: WebSocketServer;
   /** Sockets whose slot the main port's listener already holds. */
   private readonly counted = new WeakSet<net.Socket>();
+  /** Sniffed sockets still owing their first request head, with the timer that ends them. */
+  private readonly owingHead = new WeakMap<net.Socket, NodeJS.Timeout>();
 
   constructor(private readonly options: HttpFrontOptions) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, perMessageDeflate: false });
@@ -56,8 +60,14 @@ export class HttpFront {
   }
 
   private decorate<S extends http.Server>(server: S): S {
-    server.on('request', this.options.app);
-    server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => this.upgrade(req, socket, head));
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      this.headArrived(req.socket);
+      this.options.app(req, res);
+    });
+    server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+      this.headArrived(socket);
+      this.upgrade(req, socket, head);
+    });
     server.on('clientError', (error: NodeJS.ErrnoException, socket: net.Socket) => {
       // A TLS handshake that failed or timed out (ERR_TLS_*, ERR_SSL_*) has no HTTP to answer in:
       // a 400 written there waits for a handshake that never comes, holding the socket for ever
@@ -75,10 +85,24 @@ export class HttpFront {
   /** An HTTP connection sniffed on the main Flash port, with the bytes read so far. */
   takeConnection(socket: net.Socket, head: Buffer, release: () => void): void {
     this.counted.add(socket);
-    socket.once('close', release);
+    // The inline server never listens, so Node's headersTimeout check never runs for it: without
+    // this a `GET ` that never finishes its head held the socket and its slot for ever
+    // (found by the hostile-input suite).
+    const deadline = setTimeout(() => socket.destroy(), this.options.requestHeadTimeoutMs?.() ?? this.inline.headersTimeout);
+    deadline.unref();
+    this.owingHead.set(socket, deadline);
+    socket.once('close', () => {
+      clearTimeout(deadline);
+      release();
+    });
     socket.unshift(head);
     this.inline.emit('connection', socket);
     socket.resume();
+  }
+
+  private headArrived(socket: net.Socket): void {
+    clearTimeout(this.owingHead.get(socket));
+    this.owingHead.delete(socket);
   }
 
   /** Starts the HTTP listener (HTTPS when `tls` is given). */

@@ -26,6 +26,8 @@ export interface PolicyListenerOptions {
 export function classifyPolicyRequest(data: Buffer): 'socket' | { http: string } | 'need-more' | 'invalid' {
   let start = 0;
   while (start < data.length && (data[start] === 0 || data[start] === 0x20 || data[start] === 0x0a || data[start] === 0x0d)) start++;
+  // At most 64 filler bytes, however they arrive: the verdict must not depend on the split (fuzz-edge.test.ts).
+  if (start > 64) return 'invalid';
   const rest = data.subarray(start);
   const probe = Buffer.from(POLICY_REQUEST);
   const n = Math.min(rest.length, probe.length);

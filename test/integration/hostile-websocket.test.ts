@@ -12,6 +12,7 @@ import {
   FLOOD_ADDRESS,
   LIMITS,
   OTHER_ADDRESS,
+  RawConn,
   RawWebSocket,
   expectWsStreamError,
   flashHeader,
@@ -239,6 +240,13 @@ describe('idle WebSockets (small timeouts)', { concurrency: true }, () => {
     const ws = await RawWebSocket.open(env.flashPort);
     await rawSaslLogin(wsStream(ws), env.domain, 'dan', 'dan-secret', 'wsidle');
     await expectWsStreamError(ws, 'connection-timeout', /no traffic for 2 s/, { timeoutMs: 5000 });
+  });
+
+  hostile('main port (sniffed GET): a request head that never ends is cut at --sniff-timeout', async () => {
+    const conn = await RawConn.open(env.flashPort);
+    conn.write('GET /xmlsocket HTTP/1.1\r\nHost: gateway\r\nUpgrade: websocket\r\n');
+    await conn.waitClosed(5000);
+    assertTimedOut(conn.closedAt - conn.openedAt, LIMITS.sniffTimeoutS, 'cut', 400);
   });
 
   hostile('a WebSocket that dribbles one masked byte at a time is still cut at --auth-timeout', async () => {
