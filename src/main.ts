@@ -191,6 +191,7 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
       ca: own ? domainCas.get(domain) : ca,
       connectTimeoutMs: settings.upstreamConnectTimeout * 1000,
       keepaliveMs: settings.upstreamKeepalive * 1000,
+      writeTimeoutMs: settings.upstreamWriteTimeout * 1000,
       limits: upstreamLimits,
       lang,
       log: log.child({ side: 'upstream' }),

@@ -123,6 +123,14 @@ export interface Settings {
   upstreamConnectTimeout: number;
   /** Whitespace keepalive interval on idle upstream streams (RFC 6120 §4.6.1). */
   upstreamKeepalive: number;
+  /**
+   * A session whose XMPP server has read none of the output queued to it for this long is ended
+   * (`remote-connection-failed`) and its upstream socket destroyed: a server that stopped reading
+   * (hung, stopped, its window shut) would otherwise hold the client paused for ever. Progress
+   * shows only as the kernel's send buffer empties (up to a few MiB), so the default leaves room
+   * for a server that throttles a client which has just sent a lot.
+   */
+  upstreamWriteTimeout: number;
   /** Largest top-level element (stanza) a client may send, in bytes. */
   maxStanzaBytes: number;
   /**
@@ -205,6 +213,7 @@ export const DEFAULTS: Readonly<Settings> = {
   upstreamCa: undefined,
   upstreamConnectTimeout: 10,
   upstreamKeepalive: 60,
+  upstreamWriteTimeout: 60,
   maxStanzaBytes: 256 * 1024,
   maxUpstreamStanzaBytes: 4 * 1024 * 1024,
   maxDepth: 32,
@@ -267,6 +276,13 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'upstreamCa', kind: 'file', help: "extra CA (PEM) trusted for the server's certificate" },
   { key: 'upstreamConnectTimeout', kind: 'seconds', min: 1, reload: true, help: 'time to connect to the XMPP server, in seconds' },
   { key: 'upstreamKeepalive', kind: 'seconds', min: 1, reload: true, help: 'whitespace keepalive to the server, in seconds' },
+  {
+    key: 'upstreamWriteTimeout',
+    kind: 'seconds',
+    min: 1,
+    reload: true,
+    help: 'end a session when the XMPP server reads none of its queued output for this long, in seconds',
+  },
   { key: 'maxStanzaBytes', kind: 'bytes', min: 1024, reload: true, help: 'largest stanza a client may send, in bytes' },
   { key: 'maxUpstreamStanzaBytes', kind: 'bytes', min: 65536, reload: true, help: 'largest stanza the XMPP server may send, in bytes' },
   { key: 'maxDepth', kind: 'integer', min: 2, max: 1000, value: 'N', reload: true, help: 'deepest element nesting in a stanza' },

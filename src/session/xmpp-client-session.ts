@@ -56,7 +56,10 @@ export interface SessionOptions {
 
 type State = 'header' | 'connecting' | 'open' | 'bridging' | 'restarting' | 'closing' | 'closed';
 
-/** Pause reading one side when the other has this much unsent. */
+/**
+ * Pause reading the server when the client has this much unsent (the other way round, the
+ * upstream stream's own `backlogged`, at the same mark).
+ */
 const HIGH_WATER_BYTES = 256 * 1024;
 
 export class XmppClientSession implements XmlStreamHandler, LocalContext {
@@ -84,6 +87,12 @@ export class XmppClientSession implements XmlStreamHandler, LocalContext {
   private readonly rate: StanzaRateLimiter;
   /** Stanzas over the client's rate, waiting for tokens, in order. */
   private rateQueue: XmlElement[] = [];
+  /**
+   * Why the client's input is paused: stanzas waiting over its rate, or a server that has not
+   * read what was sent. It reads again only once no reason is left — the rate queue draining
+   * must not resume a client whose server is still backlogged.
+   */
+  private readonly holds = new Set<'rate' | 'upstream'>();
   private readonly observer: ConnectionObserver;
   /** The SASL login in progress, for the failure log (never the payload itself). */
   private saslAttempt: { mechanism: string; user: string | undefined } | undefined;
@@ -179,7 +188,7 @@ export class XmppClientSession implements XmlStreamHandler, LocalContext {
       }
       this.rateQueue.push(element);
       if (this.rateQueue.length === 1) {
-        this.channel.pause();
+        this.hold('rate');
         this.drainRateQueue();
       }
       return;
@@ -202,7 +211,17 @@ export class XmppClientSession implements XmlStreamHandler, LocalContext {
         return;
       }
     }
-    if (this.state !== 'closed') this.channel.resume();
+    this.release('rate');
+  }
+
+  private hold(reason: 'rate' | 'upstream'): void {
+    if (this.holds.size === 0) this.channel.pause();
+    this.holds.add(reason);
+  }
+
+  private release(reason: 'rate' | 'upstream'): void {
+    if (!this.holds.delete(reason)) return;
+    if (this.holds.size === 0 && this.state !== 'closed') this.channel.resume();
   }
 
   private dispatch(element: XmlElement): void {
@@ -317,10 +336,11 @@ export class XmppClientSession implements XmlStreamHandler, LocalContext {
     if (isStanza(element)) this.observer.stanzaIn();
     else if (element.local === 'auth' && element.ns === NS.sasl) this.saslStarted(element);
     upstream.write(serialize(element));
-    if (upstream.backlogBytes > HIGH_WATER_BYTES) {
-      // The server is not reading: stop reading the client until it does.
-      this.channel.pause();
-      upstream.onDrain(() => this.channel.resume());
+    if (upstream.backlogged && !this.holds.has('upstream')) {
+      // The server is not reading: stop reading the client until it does (or until the stream
+      // is gone: the upstream write timeout ends a server that never reads again).
+      this.hold('upstream');
+      upstream.onDrain(() => this.release('upstream'));
     }
   }
 

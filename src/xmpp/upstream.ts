@@ -25,6 +25,11 @@ export interface UpstreamOptions {
   readonly ca?: Buffer | undefined;
   readonly connectTimeoutMs: number;
   readonly keepaliveMs: number;
+  /**
+   * Output queued to the server of which nothing leaves for this long ends the stream
+   * (`remote-connection-failed`: the server stopped reading); 0 or absent: never.
+   */
+  readonly writeTimeoutMs?: number | undefined;
   readonly limits: XmlLimits;
   readonly lang?: string | undefined;
   readonly log: Logger;
@@ -37,7 +42,22 @@ export interface UpstreamHandler {
   ended(error?: StreamError): void;
 }
 
+/** Backlog to the server past which a client's input should wait for it to drain. */
+export const UPSTREAM_HIGH_WATER_BYTES = 256 * 1024;
+
 const TLS_CONTEXT_CACHE = new WeakMap<Buffer, tls.SecureContext>();
+
+/**
+ * Certificate verification failures (OpenSSL's verify codes, Node's host name check): the peer
+ * spoke TLS, but the gateway does not trust what it showed. Anything else failed the handshake.
+ */
+const CERTIFICATE_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY|DECRYPT)|INVALID_CA|PATH_LENGTH|HOSTNAME|ALTNAME|INVALID_PURPOSE/;
+
+/** A TLS error as one line for a client to read: OpenSSL's reason, not its source location. */
+function tlsReason(error: NodeJS.ErrnoException & { reason?: string }): string {
+  const text = error.reason ?? error.message.split('\n')[0] ?? '';
+  return text.replace(/^[0-9A-F]+:error:[0-9A-F]+:SSL routines:[^:]*:/, '').trim();
+}
 
 function secureContextFor(ca: Buffer | undefined): tls.SecureContext | undefined {
   if (!ca) return undefined;
@@ -70,10 +90,18 @@ export class UpstreamStream implements XmlStreamHandler {
   /** Set while waiting for `<proceed/>` after `<starttls/>`. */
   private waitingProceed: ((element: XmlElement) => void) | undefined;
   private keepalive: NodeJS.Timeout | undefined;
+  /** Characters handed to the current socket (what `writableLength` counts). */
+  private queued = 0;
+  /** Set while output waits: since when none of it has left, and how far it had got then. */
+  private stall: { timer: NodeJS.Timeout; since: number; progress: string } | undefined;
+  /** Called once the backlog drains or the stream is gone (onDrain). */
+  private drainWaiters: (() => void)[] = [];
   private closed = false;
   /** TCP connected: tells "cannot reach" from "connection lost" in error texts. */
   private connected = false;
   private streamEnded = false;
+  /** Between `<proceed/>` and the end of the TLS handshake (for the connect timeout's text). */
+  private tlsHandshaking = false;
   streamId = '';
   tlsActive = false;
 
@@ -98,8 +126,14 @@ export class UpstreamStream implements XmlStreamHandler {
     socket.setNoDelay(true);
     const stream = new UpstreamStream(options, socket);
     const timer = setTimeout(() => {
+      const seconds = options.connectTimeoutMs / 1000;
       stream.fail(
-        new StreamError('remote-connection-failed', `the XMPP server at ${where} did not answer within ${options.connectTimeoutMs / 1000} s`),
+        new StreamError(
+          'remote-connection-failed',
+          stream.tlsHandshaking
+            ? `the TLS handshake with the XMPP server at ${where} did not finish within ${seconds} s`
+            : `the XMPP server at ${where} did not answer within ${seconds} s`,
+        ),
       );
     }, options.connectTimeoutMs);
     try {
@@ -208,17 +242,23 @@ export class UpstreamStream implements XmlStreamHandler {
           minVersion: 'TLSv1.2',
         });
         this.socket = secure;
+        this.queued = 0;
+        this.tlsHandshaking = true;
         this.parser.restart();
         secure.once('secureConnect', () => {
+          this.tlsHandshaking = false;
           this.tlsActive = true;
           this.listen(secure);
           resolve();
         });
-        secure.once('error', (error: Error) => {
+        secure.once('error', (error: NodeJS.ErrnoException) => {
+          const where = `${this.options.host}:${this.options.port}`;
           reject(
             new StreamError(
               'remote-connection-failed',
-              `the TLS certificate of the XMPP server was not accepted for ${this.options.domain} (${error.message})`,
+              CERTIFICATE_ERROR.test(error.code ?? '')
+                ? `the TLS certificate of the XMPP server was not accepted for ${this.options.domain} (${tlsReason(error)})`
+                : `the TLS handshake with the XMPP server at ${where} failed (${tlsReason(error)})`,
             ),
           );
         });
@@ -273,8 +313,66 @@ export class UpstreamStream implements XmlStreamHandler {
 
   write(data: string): void {
     if (this.closed) return;
-    this.socket.write(data);
+    this.send(data);
     this.keepalive?.refresh();
+  }
+
+  /** Every write to the server goes here, so output that stops leaving is noticed. */
+  private send(data: string): void {
+    this.socket.write(data);
+    this.queued += data.length;
+    if (this.socket.writableLength > 0) this.watchBacklog();
+  }
+
+  /**
+   * Output is queued: check every quarter of the write timeout whether any of it has left since
+   * the last check; when none has for the whole timeout, the server has stopped reading, and the
+   * stream ends (the session tells its client, the socket is destroyed). A slow server that
+   * still reads is never cut; output that fits the kernel's buffers never starts the watch.
+   */
+  private watchBacklog(): void {
+    const limit = this.options.writeTimeoutMs ?? 0;
+    if (this.stall || limit <= 0) return;
+    const check = (): void => {
+      const stall = this.stall;
+      if (this.closed || !stall) return;
+      const pending = this.socket.writableLength;
+      if (pending === 0) {
+        this.stall = undefined;
+        return;
+      }
+      const progress = this.progress();
+      const now = Date.now();
+      if (progress !== stall.progress) {
+        stall.progress = progress;
+        stall.since = now;
+      } else if (now - stall.since >= limit) {
+        const seconds = Math.round((now - stall.since) / 1000);
+        this.options.log.warn({ backlog: pending, seconds }, 'the XMPP server stopped reading; stream ended');
+        this.fail(
+          new StreamError(
+            'remote-connection-failed',
+            `the XMPP server stopped reading: none of the ${pending} bytes queued to it left in ${seconds} s (upstreamWriteTimeout)`,
+          ),
+        );
+        return;
+      }
+      stall.timer.refresh();
+    };
+    const timer = setTimeout(check, Math.max(10, Math.floor(limit / 4)));
+    timer.unref();
+    this.stall = { timer, since: Date.now(), progress: this.progress() };
+  }
+
+  /**
+   * How far the output has got: the characters whose writes completed and, inside the write in
+   * progress, what libuv still holds (`writeQueueSize`, which Node's own socket timeout reads
+   * the same way; absent on TLS, where a write in progress counts when it completes). Any change
+   * is progress.
+   */
+  private progress(): string {
+    const handle = (this.socket as unknown as { _handle?: { writeQueueSize?: unknown } })._handle;
+    return `${this.queued - this.socket.writableLength}/${String(handle?.writeQueueSize)}`;
   }
 
   /** Bytes queued to the server that it has not read yet (for backpressure). */
@@ -282,8 +380,28 @@ export class UpstreamStream implements XmlStreamHandler {
     return this.socket.writableLength;
   }
 
+  /** Whether a client's input should wait for the server to read: see onDrain. */
+  get backlogged(): boolean {
+    return !this.closed && this.socket.writableLength > UPSTREAM_HIGH_WATER_BYTES;
+  }
+
+  /**
+   * Calls back once the backlog has drained, or once the stream is gone (so nothing waits on a
+   * stream the write timeout ended). At once when it is not backlogged.
+   */
   onDrain(callback: () => void): void {
-    this.socket.once('drain', callback);
+    if (this.closed || !this.socket.writableNeedDrain) {
+      queueMicrotask(callback);
+      return;
+    }
+    if (this.drainWaiters.length === 0) this.socket.once('drain', () => this.drained());
+    this.drainWaiters.push(callback);
+  }
+
+  private drained(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const callback of waiters) callback();
   }
 
   pause(): void {
@@ -299,7 +417,7 @@ export class UpstreamStream implements XmlStreamHandler {
     // RFC 6120 §4.6.1: a single space keeps NATs and the server's idle check happy; the client
     // behind the gateway cannot be relied on to do it (shared/spec/flash-clients.md).
     this.keepalive = setInterval(() => {
-      if (!this.closed) this.socket.write(' ');
+      if (!this.closed) this.send(' ');
     }, this.options.keepaliveMs);
     this.keepalive.unref();
   }
@@ -322,7 +440,7 @@ export class UpstreamStream implements XmlStreamHandler {
         return;
       }
       this.handler = { element: () => undefined, ended: done };
-      this.socket.write(STREAM_CLOSE);
+      this.send(STREAM_CLOSE);
       this.socket.end();
     });
   }
@@ -340,6 +458,9 @@ export class UpstreamStream implements XmlStreamHandler {
     if (this.closed) return;
     this.closed = true;
     if (this.keepalive) clearInterval(this.keepalive);
+    if (this.stall) clearTimeout(this.stall.timer);
+    this.stall = undefined;
     this.socket.destroy();
+    this.drained();
   }
 }

@@ -148,9 +148,11 @@ export class RtmpConnection implements CallPeer {
    * the rate, calls wait their turn in order while the input is paused (TCP backpressure does
    * the rest); more than maxPendingCalls waiting closes the connection. Calls are decoded (and
    * malformed ones refused) before they queue, so protocol errors still close at once.
+   * Calls also wait, the same way, while an app's XMPP server has not read what was sent
+   * (backpressure: the gateway never buffers what a server does not read).
    */
   private limit(call: Call): void {
-    if (this.rateQueue.length === 0 && (call.name === 'connect' || this.rate.tryTake() === 0)) {
+    if (this.rateQueue.length === 0 && !this.whenWritable() && (call.name === 'connect' || this.rate.tryTake() === 0)) {
       this.command(call);
       return;
     }
@@ -172,6 +174,12 @@ export class RtmpConnection implements CallPeer {
     this.rateTimer = undefined;
     while (this.rateQueue.length > 0 && this.state !== 'closed') {
       const call = this.rateQueue[0] as Call;
+      const writable = this.whenWritable();
+      if (writable) {
+        // Resolves on drain, or when the stream is gone (then the calls fail as not connected).
+        void writable.then(() => this.drainRateQueue());
+        return;
+      }
       if (call.name !== 'connect') {
         const wait = this.rate.tryTake();
         if (wait > 0) {
@@ -192,6 +200,15 @@ export class RtmpConnection implements CallPeer {
       }
     }
     if (this.state !== 'closed') this.channel.resume();
+  }
+
+  /** Undefined when calls may go on; else resolves once every app's XMPP stream takes more. */
+  private whenWritable(): Promise<void> | undefined {
+    for (const application of this.applications) {
+      const writable = application.whenWritable?.();
+      if (writable) return writable;
+    }
+    return undefined;
   }
 
   private command(call: Call): void {

@@ -54,6 +54,10 @@ export class XiffRedfireApi implements RtmpApplication {
     private readonly options: XiffRedfireOptions,
   ) {}
 
+  whenWritable(): Promise<void> | undefined {
+    return this.link?.whenWritable();
+  }
+
   call(method: string, args: AmfValue[], txid: number): Promise<AmfValue> | undefined {
     switch (method) {
       case 'xmppConnect':

@@ -28,6 +28,11 @@ export interface CallPeer {
 export interface RtmpApplication {
   /** Answers a call (`txid` 0: no responder); undefined when the method is not this dialect's. */
   call(method: string, args: AmfValue[], txid: number): Promise<AmfValue> | undefined;
+  /**
+   * Undefined when the app's calls may go on; otherwise they wait (the connection's input
+   * paused) until the promise resolves: its XMPP server has not read what was sent yet.
+   */
+  whenWritable?(): Promise<void> | undefined;
   /** The RTMP connection is gone. */
   dispose(): void;
   /** The gateway is stopping: tell the app why and close the XMPP session properly. */
@@ -94,6 +99,10 @@ export class XmppCallApi implements RtmpApplication {
 
   get connected(): boolean {
     return this.upstream !== undefined;
+  }
+
+  whenWritable(): Promise<void> | undefined {
+    return this.upstream?.whenWritable();
   }
 
   call(method: string, args: AmfValue[], txid: number): Promise<AmfValue> | undefined {

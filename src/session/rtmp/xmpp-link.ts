@@ -73,6 +73,16 @@ export class XmppLink {
     if (!this.closed) this.stream.write(serialize(element));
   }
 
+  /**
+   * Undefined while the server takes more; otherwise a promise that resolves once it has read
+   * its backlog or the stream is gone (the upstream write timeout ends a server that stopped
+   * reading), for the RTMP connection to hold the app's calls meanwhile.
+   */
+  whenWritable(): Promise<void> | undefined {
+    if (this.closed || !this.stream.backlogged) return undefined;
+    return new Promise<void>((resolve) => this.stream.onDrain(resolve));
+  }
+
   /** Sends raw XML the gateway wrote itself (never an app's unchecked input). */
   sendRaw(xml: string): void {
     if (!this.closed) this.stream.write(xml);
