@@ -43,8 +43,10 @@ export class TcpChannel implements ClientChannel {
 
   end(): void {
     this.socket.end();
-    // A peer that never reads would keep a half-closed socket forever.
-    setTimeout(() => this.socket.destroy(), 5000).unref();
+    // A peer that never reads would keep a half-closed socket forever. The timer goes with the
+    // socket: left running, it held each ended connection in memory for 5 s.
+    const timer = setTimeout(() => this.socket.destroy(), 5000).unref();
+    this.socket.once('close', () => clearTimeout(timer));
   }
 
   destroy(): void {
