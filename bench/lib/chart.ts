@@ -12,20 +12,25 @@ const PANEL_H = 300;
 const GAP = 20;
 const TOP = 70;
 const COLORS = { plain: '#3b7dd8', starttls: '#9b6bd6', none: '#3b7dd8' };
+/** Reference bars (the byte relay, no target of its own). */
+const REFERENCE_COLORS = { plain: '#9aa5b1', starttls: '#c3c9d0', none: '#9aa5b1' };
+
+function isReference(r: BenchResult): boolean {
+  return r.target === null && r.name.split('.').includes('relay');
+}
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-function judgedValue(r: BenchResult): number {
-  const on = r.target?.on ?? (r.ratio !== undefined ? 'ratio' : 'gateway');
+function judgedValue(r: BenchResult, on = r.target?.on ?? (r.ratio !== undefined ? 'ratio' : 'gateway')): number {
   if (on === 'ratio') return r.ratio ?? NaN;
   if (on === 'difference') return r.difference ?? NaN;
   return r.gateway;
 }
 
 function axisLabel(rows: BenchResult[]): string {
-  const r = rows[0]!;
+  const r = rows.find((x) => x.target) ?? rows[0]!;
   const on = r.target?.on ?? (r.ratio !== undefined ? 'ratio' : 'gateway');
   if (on === 'ratio') return `gateway ÷ ${r.baselineLabel ?? 'baseline'}`;
   if (on === 'difference') return `gateway − ${r.baselineLabel ?? 'baseline'} (${r.unit})`;
@@ -59,8 +64,10 @@ function panel(group: string, rows: BenchResult[], x0: number, y0: number): stri
   const plotY = y0 + 40;
   const plotW = PANEL_W - 80;
   const plotH = PANEL_H - 75;
-  const values = rows.map(judgedValue).filter(Number.isFinite);
   const target = rows.find((r) => r.target)?.target;
+  // A reference bar is judged like its panel's targets (ratio, or difference for latency).
+  const valueOf = (r: BenchResult): number => judgedValue(r, target?.on);
+  const values = rows.map(valueOf).filter(Number.isFinite);
   // Far outliers would flatten every other bar: the axis stops at 4× the target, taller bars are cut (▲).
   const cap = target && target.value > 0 ? target.value * 4 : Infinity;
   const hi = Math.max(Math.min(Math.max(...values, 0), cap), target ? target.value * 1.25 : 0, 1e-9);
@@ -90,9 +97,9 @@ function panel(group: string, rows: BenchResult[], x0: number, y0: number): stri
     const inSlot = rows.filter((r) => label(r) === l).sort((a, b) => (a.upstream === 'starttls' ? 1 : 0) - (b.upstream === 'starttls' ? 1 : 0));
     const startX = plotX + i * slotW + (slotW - barW * inSlot.length) / 2;
     inSlot.forEach((r, k) => {
-      const v = judgedValue(r);
+      const v = valueOf(r);
       const bx = startX + k * barW;
-      const color = COLORS[r.upstream ?? 'none'];
+      const color = (isReference(r) ? REFERENCE_COLORS : COLORS)[r.upstream ?? 'none'];
       if (Number.isFinite(v)) {
         const cut = v > top;
         const shown = cut ? top : v;
@@ -135,7 +142,7 @@ export function renderChart(report: Report): string {
     '<style>.title{font-size:15px;font-weight:bold;fill:#222}.small{font-size:11px;fill:#555}.value{font-size:10px;fill:#222}.ok{font-size:12px;fill:#2a2}.miss{font-size:12px;fill:#d33;font-weight:bold}.target{font-size:11px;fill:#d33}.cut{font-size:10px;fill:#fff;font-weight:bold}.head{font-size:18px;font-weight:bold;fill:#222}</style>',
     `<rect width="${W}" height="${H}" fill="#f7f7f7"/>`,
     `<text x="20" y="30" class="head">flash-xmpp-gateway vs. its baselines${report.quick ? ' (quick smoke run)' : ''}</text>`,
-    `<text x="20" y="50" class="small">${esc(`${m.nproc} × ${m.cpuModel}, Node ${m.node}, Prosody ${m.prosody}; median of ${report.runs} run(s), ${report.startedAt.slice(0, 10)}. Dashed red line: the target. ✗ and a red outline: target missed.`)}</text>`,
+    `<text x="20" y="50" class="small">${esc(`${m.nproc} × ${m.cpuModel}, Node ${m.node}, Prosody ${m.prosody}; median of ${report.runs} run(s), ${report.startedAt.slice(0, 10)}. Dashed red line: the target. ✗ and a red outline: target missed. Grey: the Node byte relay, for reference.`)}</text>`,
     `<rect x="${W - 300}" y="16" width="12" height="12" fill="${COLORS.plain}"/><text x="${W - 284}" y="26" class="small">upstream in plaintext</text>`,
     `<rect x="${W - 150}" y="16" width="12" height="12" fill="${COLORS.starttls}"/><text x="${W - 134}" y="26" class="small">upstream STARTTLS</text>`,
   ];
@@ -144,7 +151,9 @@ export function renderChart(report: Report): string {
     const y0 = TOP + Math.floor(i / cols) * (PANEL_H + GAP);
     // Latency: only the records with a target (p99) go in the chart; p50 is in the table.
     const rows = rowsOf(g);
-    const withTarget = rows.filter((r) => r.target);
+    // The relay's bars (reference) go first, in grey.
+    const withTarget = rows.filter((r) => r.target || (isReference(r) && !r.name.includes('.p50.')));
+    withTarget.sort((a, b) => Number(isReference(b)) - Number(isReference(a)));
     out.push(panel(g, withTarget.length ? withTarget : rows, x0, y0));
   });
   out.push('</svg>');

@@ -7,6 +7,7 @@
  * - logins: `concurrency` workers each log in, close, and start again.
  * Every loop is bounded in time and stops by itself.
  */
+import { readFileSync } from 'node:fs';
 import { cpuSeconds } from './proc.js';
 import { RtmpBenchClient } from './rtmp-client.js';
 import { XmppBenchClient, type BenchClient, type LoginOptions } from './xmpp-client.js';
@@ -105,12 +106,26 @@ function bodies(n: number): string[] {
   return n === 1 ? [BODY] : new Array<string>(n).fill(BODY);
 }
 
-/** CPU seconds of each watched process (and of this load generator, `driver`) over a window. */
+/**
+ * CPU seconds of each watched process (and of this load generator, `driver`) over a window, and
+ * the read and write system calls of each (`NAME.syscr`, `NAME.syscw`, from /proc/<pid>/io:
+ * read(2)/write(2) and their vector forms; not recv/send, which Prosody uses).
+ */
 export type CpuWindow = Record<string, number>;
+
+function syscalls(pid: number): { r: number; w: number } {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    return { r: Number(/syscr: (\d+)/.exec(io)?.[1] ?? NaN), w: Number(/syscw: (\d+)/.exec(io)?.[1] ?? NaN) };
+  } catch {
+    return { r: NaN, w: NaN };
+  }
+}
 
 /** Starts a CPU reading of `pids` and of this process; the function returned ends it. */
 export function cpuWindow(pids: Record<string, number>): () => CpuWindow {
   const start = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
+  const io = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, syscalls(pid)]));
   const self = process.cpuUsage();
   return () => {
     const out: CpuWindow = {};
@@ -120,6 +135,9 @@ export function cpuWindow(pids: Record<string, number>): () => CpuWindow {
       } catch {
         out[k] = NaN;
       }
+      const now = syscalls(pid);
+      out[`${k}.syscr`] = now.r - io[k]!.r;
+      out[`${k}.syscw`] = now.w - io[k]!.w;
     }
     const d = process.cpuUsage(self);
     out['driver'] = (d.user + d.system) / 1e6;

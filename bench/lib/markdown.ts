@@ -34,17 +34,17 @@ export function num(x: number | null | undefined): string {
 }
 
 /** The figure a target judges, as text: "0.97×", "+0.31 ms", or the value. */
-export function judged(r: BenchResult): string {
-  const on = r.target?.on ?? (r.ratio !== undefined ? 'ratio' : 'gateway');
+export function judged(r: BenchResult, groupOn?: string): string {
+  const on = r.target?.on ?? groupOn ?? (r.ratio !== undefined ? 'ratio' : 'gateway');
   if (on === 'ratio') return r.ratio !== undefined ? `${r.ratio.toFixed(2)}×` : '—';
   if (on === 'difference') return r.difference !== undefined ? `${r.difference >= 0 ? '+' : ''}${num(r.difference)} ${r.unit}` : '—';
   return `${num(r.gateway)} ${r.unit}`;
 }
 
 /** min–max over the runs of the judged figure. */
-function spread(r: BenchResult): string {
+function spread(r: BenchResult, groupOn?: string): string {
   if (r.runs.length < 2) return '';
-  const on = r.target?.on ?? (r.ratio !== undefined ? 'ratio' : 'gateway');
+  const on = r.target?.on ?? groupOn ?? (r.ratio !== undefined ? 'ratio' : 'gateway');
   const xs = r.runs
     .map((x) => (on === 'ratio' ? x.ratio : on === 'difference' ? (x.difference ?? (x.baseline !== null ? x.gateway - x.baseline : null)) : x.gateway))
     .filter((x): x is number => x !== null && Number.isFinite(x));
@@ -61,13 +61,14 @@ export function resultsTable(results: BenchResult[]): string {
   const out: string[] = [];
   for (const g of groupsOf(results)) {
     const rows = results.filter((r) => r.group === g);
+    const groupOn = rows.find((r) => r.target)?.target?.on;
     out.push(`### ${GROUP_TITLE[g] ?? g}`, '');
     out.push('| measure | upstream | gateway | baseline | judged | target | met | runs (min … max) |');
     out.push('|---|---|---:|---:|---:|---|:-:|---|');
     for (const r of rows) {
       const baseline = r.baseline === null ? '—' : `${num(r.baseline)} ${r.unit}${r.baselineLabel ? ` (${r.baselineLabel})` : ''}`;
       out.push(
-        `| ${measureLabel(r)} | ${r.upstream ?? ''} | ${num(r.gateway)} ${r.unit} | ${baseline} | ${judged(r)} | ${r.target?.text ?? '—'} | ${r.target ? (r.met ? '✅' : '❌') : ''} | ${r.runs.length}${spread(r) ? ` (${spread(r)})` : ''} |`,
+        `| ${measureLabel(r)} | ${r.upstream ?? ''} | ${num(r.gateway)} ${r.unit} | ${baseline} | ${judged(r, groupOn)} | ${r.target?.text ?? 'reference'} | ${r.target ? (r.met ? '✅' : '❌') : ''} | ${r.runs.length}${spread(r, groupOn) ? ` (${spread(r, groupOn)})` : ''} |`,
       );
     }
     const notes = [...new Set(rows.map((r) => r.notes).filter(Boolean))];
@@ -93,6 +94,26 @@ export function machineTable(report: Report): string {
   ].join('\n');
 }
 
+/** Median over the runs of each numeric extra (CPU shares, system calls per message, login times…). */
+function extrasTable(results: BenchResult[]): string {
+  const out = ['| measure | upstream | medians over the runs |', '|---|---|---|'];
+  for (const r of results) {
+    const keys = [...new Set(r.runs.flatMap((x) => Object.keys(x.extra ?? {})))].filter((k) => k !== 'run' && k !== 'load');
+    const parts: string[] = [];
+    for (const k of keys) {
+      const xs = r.runs.map((x) => x.extra?.[k]).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+      if (xs.length === 0) continue;
+      xs.sort((a, b) => a - b);
+      const m = xs.length % 2 ? xs[xs.length >> 1]! : (xs[xs.length / 2 - 1]! + xs[xs.length / 2]!) / 2;
+      // An idle process's share is noise.
+      if (/(^|\.)cpu\./.test(k) && m < 0.005) continue;
+      parts.push(`${k} ${num(m)}`);
+    }
+    if (parts.length) out.push(`| ${measureLabel(r)} | ${r.upstream ?? ''} | ${parts.join(', ')} |`);
+  }
+  return out.join('\n');
+}
+
 export function renderMarkdown(report: Report): string {
   const missed = report.results.filter((r) => !r.met);
   return [
@@ -109,6 +130,14 @@ export function renderMarkdown(report: Report): string {
     missed.length === 0 ? 'Every target is met.' : `Missed: ${missed.map((r) => `\`${r.name}\``).join(', ')}.`,
     '',
     resultsTable(report.results),
+    '## Details',
+    '',
+    '`cpu.X`: CPUs busy (CPU seconds ÷ window) of Prosody, the gateway, the relay and the load generator',
+    '(`driver`) during the timed window; `X.reads` / `X.writes`: read and write system calls per message;',
+    '`loginMs`: median time of one login; `direct.…`: the same for the direct path of that run.',
+    '',
+    extrasTable(report.results),
+    '',
   ].join('\n');
 }
 
