@@ -11,7 +11,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, createHmac, pbkdf2Sync } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
@@ -71,7 +71,11 @@ export interface BenchProsody {
 export async function startBenchProsody(users: number, raiseLimit: boolean): Promise<BenchProsody> {
   // 'info' is the launcher's least chatty level that still logs the listeners it waits for.
   const instance = await startProsody({ domain: BENCH_DOMAIN, logLevel: 'info', startTimeoutMs: 20_000 });
-  children.add(instance.pid, () => process.kill(instance.pid, 'SIGKILL'));
+  // On a signal or an exit without stop(): kill it and remove its directory (10,000 account files).
+  children.add(instance.pid, () => {
+    process.kill(instance.pid, 'SIGKILL');
+    rmSync(instance.dir, { recursive: true, force: true });
+  });
   if (raiseLimit) spawnSync('prlimit', ['--pid', String(instance.pid), `--nofile=${WANTED_NOFILE}:${WANTED_NOFILE}`], { stdio: 'ignore' });
   writeAccounts(path.join(instance.dir, 'data'), users);
   return {
