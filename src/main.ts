@@ -234,9 +234,11 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
   const xmppHandler = (connection: AcceptedConnection): void => {
     const { channel, observer } = metered('tcp', new TcpChannel(connection.socket), connection.head);
     const session = openSession(channel, connection.log.child({ transport: 'tcp' }), connection.socket.localAddress, observer);
+    // Not `connection` itself: it holds the first bytes read, for the whole life of the socket.
+    const release = connection.release;
     connection.socket.once('close', () => {
       sessions.delete(session);
-      connection.release();
+      release();
     });
     session.receive(connection.head);
     connection.socket.resume();

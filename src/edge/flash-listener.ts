@@ -163,6 +163,8 @@ function accept(socket: net.Socket, options: FlashListenerOptions, refuseProxy: 
     socket.removeAllListeners('error');
     socket.pause();
     handler({ socket, head, skip: verdict.skip, log: log.child({ protocol }), release });
+    // This scope lives as long as the socket (its close listener): let the first bytes go.
+    head = Buffer.alloc(0);
   };
   socket.on('data', onData);
   // After a PROXY header the socket was paused with the bytes that followed put back.
