@@ -97,6 +97,8 @@ export class UpstreamStream implements XmlStreamHandler {
   /** Called once the backlog drains or the stream is gone (onDrain). */
   private drainWaiters: (() => void)[] = [];
   private closed = false;
+  /** Writes of this tick are gathered (send()). */
+  private corked = false;
   /** TCP connected: tells "cannot reach" from "connection lost" in error texts. */
   private connected = false;
   private streamEnded = false;
@@ -319,9 +321,22 @@ export class UpstreamStream implements XmlStreamHandler {
 
   /** Every write to the server goes here, so output that stops leaving is noticed. */
   private send(data: string): void {
+    // Corked for the rest of this tick, as TcpChannel is toward the client: the stanzas of one
+    // client read (or one RTMP read) leave in one write — one syscall, one TLS record — instead
+    // of one segment each (bench/traffic.ts measured 1.03 writes per message before this).
+    if (!this.corked) {
+      this.corked = true;
+      const socket = this.socket;
+      socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        socket.uncork();
+        // The stall watch starts after the uncork, when output is really queued.
+        if (socket === this.socket && socket.writableLength > 0) this.watchBacklog();
+      });
+    }
     this.socket.write(data);
     this.queued += data.length;
-    if (this.socket.writableLength > 0) this.watchBacklog();
   }
 
   /**
