@@ -28,6 +28,13 @@ export interface LoginFailureEvent extends LoginFailureReport {
   readonly remoteAddress: string;
 }
 
+interface TrafficCounts {
+  stanzasIn: number;
+  stanzasOut: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
 export class GatewayMetrics {
   readonly registry = new Registry();
   private readonly connectionsOpen: Gauge<'transport' | 'dialect'>;
@@ -45,6 +52,12 @@ export class GatewayMetrics {
   /** Live connections by transport and dialect, for the status page (the gauge holds the same). */
   private readonly live = new Map<string, number>();
   private readonly failureSinks: ((event: LoginFailureEvent) => void)[] = [];
+  /**
+   * Stanza and byte totals per transport, counted in plain numbers on the hot path and handed to
+   * prom-client at scrape time: its inc() hashes the label set on every call, even on a bound
+   * child (about 6 % of the gateway's time in bench/traffic.ts).
+   */
+  private readonly traffic = new Map<MetricsTransport, TrafficCounts>();
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -90,12 +103,14 @@ export class GatewayMetrics {
       help: 'Stanzas relayed: in = client to XMPP server, out = XMPP server to client',
       labelNames: ['transport', 'direction'],
       registers,
+      collect: () => this.publishTraffic(this.stanzas, (c) => [c.stanzasIn, c.stanzasOut]),
     });
     this.bytes = new Counter({
       name: `${PREFIX}client_bytes_total`,
       help: 'Bytes on client connections: in = read from clients, out = written to them',
       labelNames: ['transport', 'direction'],
       registers,
+      collect: () => this.publishTraffic(this.bytes, (c) => [c.bytesIn, c.bytesOut]),
     });
     this.errors = new Counter({
       name: `${PREFIX}errors_total`,
@@ -162,11 +177,36 @@ export class GatewayMetrics {
     this.componentUp.set({ domain: label(domain) }, online ? 1 : 0);
   }
 
-  /** Counters of one transport's client bytes, bound once (they run on every read and write). */
+  /** Counters of one transport's client bytes (they run on every read and write). */
   clientBytes(transport: MetricsTransport): { in(count: number): void; out(count: number): void } {
-    const read = this.bytes.labels({ transport, direction: 'in' });
-    const written = this.bytes.labels({ transport, direction: 'out' });
-    return { in: (count) => read.inc(count), out: (count) => written.inc(count) };
+    const counts = this.trafficOf(transport);
+    return {
+      in: (count) => {
+        counts.bytesIn += count;
+      },
+      out: (count) => {
+        counts.bytesOut += count;
+      },
+    };
+  }
+
+  private trafficOf(transport: MetricsTransport): TrafficCounts {
+    let counts = this.traffic.get(transport);
+    if (!counts) {
+      counts = { stanzasIn: 0, stanzasOut: 0, bytesIn: 0, bytesOut: 0 };
+      this.traffic.set(transport, counts);
+    }
+    return counts;
+  }
+
+  /** At scrape time: the plain totals become the counter's values. */
+  private publishTraffic(counter: Counter<'transport' | 'direction'>, pick: (c: TrafficCounts) => [number, number]): void {
+    counter.reset();
+    for (const [transport, counts] of this.traffic) {
+      const [inbound, outbound] = pick(counts);
+      counter.inc({ transport, direction: 'in' }, inbound);
+      counter.inc({ transport, direction: 'out' }, outbound);
+    }
   }
 
   async exposition(): Promise<{ contentType: string; body: string }> {
@@ -187,9 +227,7 @@ export class GatewayMetrics {
       this.connectionsOpen.inc({ transport, dialect }, delta);
     };
     move(1);
-    // Children bound once: the stanza path then skips hashing labels per stanza.
-    const stanzasIn = this.stanzas.labels({ transport, direction: 'in' });
-    const stanzasOut = this.stanzas.labels({ transport, direction: 'out' });
+    const traffic = this.trafficOf(transport);
     const loginTime = (method: string, result: 'succeeded' | 'failed'): void => {
       if (loginStartedAt === undefined) return;
       this.loginSeconds.observe({ method: label(method), result }, Number(process.hrtime.bigint() - loginStartedAt) / 1e9);
@@ -215,8 +253,12 @@ export class GatewayMetrics {
         const event: LoginFailureEvent = { ...report, at: new Date(), transport, dialect, remoteAddress };
         for (const sink of this.failureSinks) sink(event);
       },
-      stanzaIn: () => stanzasIn.inc(),
-      stanzaOut: () => stanzasOut.inc(),
+      stanzaIn: () => {
+        traffic.stanzasIn++;
+      },
+      stanzaOut: () => {
+        traffic.stanzasOut++;
+      },
       errorSent: (condition) => this.errors.inc({ transport, condition: label(condition) }),
       closed: () => {
         if (!open) return;
