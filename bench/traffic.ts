@@ -331,26 +331,28 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
   const out: BenchResult[] = [];
   const cpus = os.availableParallelism();
   for (const upstream of options.upstream) {
-    options.log(`traffic: upstream ${upstream}: starting Prosody, the gateway and the relay`);
-    const server = await startServer(upstream, benchUsers(cfg.pairs));
-    let gateway: Gateway | undefined;
-    let relay: Relay | undefined;
-    try {
-      gateway = await startGateway(server, upstream, options.profileDir ? { cpuProfDir: options.profileDir } : {});
-      relay = await startRelay(server);
-      if (options.pin && cpus >= 2) {
-        const rest = `1-${cpus - 1}`;
-        const ok = (await Promise.all([pin(server.prosody.pid, '0'), pin(gateway.pid, rest), pin(relay.pid, rest), pin(process.pid, rest)])).every(Boolean);
-        options.log(ok ? `traffic: pinned Prosody to CPU 0, the rest to ${rest}` : 'traffic: pinning failed, running unpinned');
-      }
-      for (let r = 1; r <= options.runs; r++) {
-        options.log(`traffic: upstream ${upstream}, run ${r}/${options.runs}`);
+    // A fresh Prosody, gateway and relay for every run: a Prosody that has served the login
+    // measure (hundreds of sessions opened and closed) relays several times slower afterwards,
+    // which would make every run after the first a different experiment.
+    for (let r = 1; r <= options.runs; r++) {
+      options.log(`traffic: upstream ${upstream}, run ${r}/${options.runs}: starting Prosody, the gateway and the relay`);
+      const server = await startServer(upstream, benchUsers(cfg.pairs));
+      let gateway: Gateway | undefined;
+      let relay: Relay | undefined;
+      try {
+        gateway = await startGateway(server, upstream, options.profileDir ? { cpuProfDir: options.profileDir } : {});
+        relay = await startRelay(server);
+        if (options.pin && cpus >= 2) {
+          const rest = `1-${cpus - 1}`;
+          const ok = (await Promise.all([pin(server.prosody.pid, '0'), pin(gateway.pid, rest), pin(relay.pid, rest), pin(process.pid, rest)])).every(Boolean);
+          options.log(ok ? `traffic: pinned Prosody to CPU 0, the rest to ${rest}` : 'traffic: pinning failed, running unpinned');
+        }
         out.push(...(await oneRun({ options, cfg, upstream, server, gateway, relay, run: r }, groups)));
+      } finally {
+        await Promise.all([gateway?.stop(), relay?.stop()]);
+        await server.stop();
+        if (options.pin && cpus >= 2) await pin(process.pid, `0-${cpus - 1}`);
       }
-    } finally {
-      await Promise.all([gateway?.stop(), relay?.stop()]);
-      await server.stop();
-      if (options.pin && cpus >= 2) await pin(process.pid, `0-${cpus - 1}`);
     }
   }
   return out;
