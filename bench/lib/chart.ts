@@ -119,7 +119,14 @@ function panel(group: string, rows: BenchResult[], x0: number, y0: number): stri
       }
     });
     const lx = plotX + i * slotW + slotW / 2;
-    out.push(`<text x="${lx.toFixed(1)}" y="${plotY + plotH + 16}" class="small" text-anchor="middle">${esc(l)}</text>`);
+    // Long names (amf0.decode.realistic) on two lines, split at the last dot, so neighbours don't overlap.
+    const cut = l.length > 12 ? l.lastIndexOf('.') : -1;
+    if (cut > 0) {
+      out.push(
+        `<text x="${lx.toFixed(1)}" y="${plotY + plotH + 14}" class="small" text-anchor="middle">${esc(l.slice(0, cut))}` +
+          `<tspan x="${lx.toFixed(1)}" dy="12">${esc(l.slice(cut + 1))}</tspan></text>`,
+      );
+    } else out.push(`<text x="${lx.toFixed(1)}" y="${plotY + plotH + 16}" class="small" text-anchor="middle">${esc(l)}</text>`);
   });
   out.push(`<line x1="${plotX}" x2="${plotX + plotW}" y1="${y(0).toFixed(1)}" y2="${y(0).toFixed(1)}" stroke="#888"/>`);
   if (target) {
@@ -150,7 +157,12 @@ export function renderChart(report: Report): string {
     const x0 = 10 + (i % cols) * (PANEL_W + GAP);
     const y0 = TOP + Math.floor(i / cols) * (PANEL_H + GAP);
     // Latency: only the records with a target (p99) go in the chart; p50 is in the table.
-    const rows = rowsOf(g);
+    // One axis per panel: records in another unit (memory's "sessions held") stay in the tables.
+    const all = rowsOf(g);
+    const unitCount = new Map<string, number>();
+    for (const r of all) unitCount.set(r.unit, (unitCount.get(r.unit) ?? 0) + 1);
+    const mainUnit = [...unitCount].sort((x, y) => y[1] - x[1])[0]?.[0];
+    const rows = all.filter((r) => r.unit === mainUnit);
     // The relay's bars (reference) go first, in grey.
     const withTarget = rows.filter((r) => r.target || (isReference(r) && !r.name.includes('.p50.')));
     withTarget.sort((a, b) => Number(isReference(b)) - Number(isReference(a)));
