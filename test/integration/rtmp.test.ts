@@ -8,10 +8,9 @@ import { execFile } from 'node:child_process';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { startGateway, type GatewayProcess } from '../support/gateway.js';
+import { startRtmpGatewayFor, type GatewayProcess } from '../support/gateway.js';
 import { connectNativeTo, xml, type NativeClient } from '../support/native-client.js';
 import { NulFlashClient, xiff3BetaFlashLogin } from '../support/nul-client.js';
-import { freePort } from '../support/ports.js';
 import { startProsody, type ProsodyInstance } from '../support/prosody.js';
 import { RtmpTestClient, type AmfJson, type RtmpInvoke } from '../support/rtmp-client.js';
 
@@ -25,24 +24,6 @@ const USERS: [string, string][] = [
 ];
 
 type Obj = Record<string, AmfJson>;
-
-async function gatewayFor(prosody: ProsodyInstance, extra: string[] = []): Promise<{ gateway: GatewayProcess; rtmpPort: number }> {
-  const rtmpPort = await freePort();
-  const gateway = await startGateway(
-    [
-      '--listen', `127.0.0.1:${await freePort()}`,
-      '--policy-port', '0',
-      '--rtmp-port', String(rtmpPort),
-      '--rtmp-host', '127.0.0.1',
-      '--upstream', `${prosody.host}:${prosody.c2sPort}`,
-      '--domain', prosody.domain,
-      '--upstream-tls', 'off',
-      ...extra,
-    ],
-    { listeners: 2 },
-  );
-  return { gateway, rtmpPort };
-}
 
 const CASES = [
   { user: 'rtmp0', pass: 'zero-secret', objectEncoding: 0, handshake: 'simple', port: 'rtmp' },
@@ -67,7 +48,7 @@ describe('RTMP call API against Prosody', () => {
 
   before(async () => {
     prosody = await startProsody({ tls: false, users: USERS });
-    ({ gateway, rtmpPort } = await gatewayFor(prosody, ['--rtmp-unanswered-iq-timeout', '2']));
+    ({ gateway, rtmpPort } = await startRtmpGatewayFor(prosody, ['--rtmp-unanswered-iq-timeout', '2']));
     native = await connectNativeTo(prosody, 'rpeer', 'peer-secret', { resource: 'native' });
   });
   after(async () => {
@@ -220,7 +201,7 @@ describe('RTMP: the XMPP connection lost', () => {
     });
     await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
     const relayPort = (relay.address() as net.AddressInfo).port;
-    const { gateway, rtmpPort } = await gatewayFor({ ...prosody, c2sPort: relayPort } as ProsodyInstance);
+    const { gateway, rtmpPort } = await startRtmpGatewayFor({ ...prosody, c2sPort: relayPort } as ProsodyInstance);
     const rtmp = await RtmpTestClient.connect(`rtmp://127.0.0.1:${rtmpPort}/xmpp`, { objectEncoding: 0 });
     try {
       const login = await rtmp.call('xmpp_connect', [{ username: 'lost', domain: prosody.domain, password: 'lost-secret', resource: 'r' }]);

@@ -356,3 +356,17 @@ export async function startGatewayFor(
     ...(o.env !== undefined ? { env: o.env } : {}),
   });
 }
+
+/** A gateway with its RTMP port on a free loopback port in front of a test Prosody (plaintext upstream). */
+export async function startRtmpGatewayFor(
+  p: { host: string; c2sPort: number; domain: string },
+  extraArgs: string[] = [],
+): Promise<{ gateway: GatewayProcess; rtmpPort: number }> {
+  const rtmpPort = await freePort();
+  const gateway = await startGatewayFor(p, {
+    upstreamTls: 'off',
+    extraArgs: ['--rtmp-port', String(rtmpPort), '--rtmp-host', '127.0.0.1', ...extraArgs],
+    listeners: 2,
+  });
+  return { gateway, rtmpPort };
+}
