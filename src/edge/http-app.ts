@@ -64,7 +64,8 @@ export function createHttpApp(options: HttpAppOptions): (req: IncomingMessage, r
   };
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
+/** A whole small response (HEAD gets the headers only). */
+export function send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
   const bytes = Buffer.from(body, 'utf8');
   res.writeHead(status, { 'Content-Type': type, 'Content-Length': bytes.length, ...headers });
   res.end(res.req.method === 'HEAD' ? undefined : bytes);

@@ -6,6 +6,7 @@
  * `opsAllowFrom` may read them; the health checks are open.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { send as sendResponse } from '../edge/http-app.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { UpstreamState } from './readiness.js';
 import { renderStatusPage, statusJson, type StatusSnapshot } from './status-page.js';
@@ -65,9 +66,7 @@ async function readiness(options: OpsRoutesOptions): Promise<{ ready: boolean; t
   return { ready, text: `${ready ? 'ready' : 'not ready'}\n${lines.join('\n')}\n` };
 }
 
+/** Never cached: every answer is the state now. */
 function send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
-  if (res.headersSent) return;
-  const bytes = Buffer.from(body, 'utf8');
-  res.writeHead(status, { 'Content-Type': type, 'Content-Length': bytes.length, 'Cache-Control': 'no-store', ...headers });
-  res.end(res.req.method === 'HEAD' ? undefined : bytes);
+  sendResponse(res, status, type, body, { 'Cache-Control': 'no-store', ...headers });
 }
