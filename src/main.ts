@@ -2,6 +2,7 @@
  * The composition root: builds listeners and services from validated Settings, wires them,
  * and handles signals. Nothing else constructs concrete objects.
  */
+import { SaltedPasswordCache } from './xmpp/sasl/salted-password-cache.js';
 import { readFileSync } from 'node:fs';
 import { isIP, type default as net } from 'node:net';
 import type { TlsOptions } from 'node:tls';
@@ -153,6 +154,9 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
     }
   };
   const metrics = new GatewayMetrics();
+  // Logins the gateway runs itself (RTMP, iq:auth) skip PBKDF2 for returning users.
+  const saltedPasswords = new SaltedPasswordCache({ maxEntries: settings.scramCacheEntries, maxAgeMs: settings.scramCacheMaxAge * 1000 });
+  metrics.watchSaltedPasswords(() => saltedPasswords);
   const loginFailures = new RecentLoginFailures();
   metrics.onLoginFailure((failure) => loginFailures.record(failure));
   const history = new ConnectionHistory(() => metrics.liveByTransport());
@@ -217,6 +221,7 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
       authTimeoutMs: settings.authTimeout * 1000,
       idleTimeoutMs: settings.idleTimeout * 1000,
       maxClientBacklogBytes: settings.maxClientBacklogBytes,
+      saltedPasswords,
       log,
       observer,
       connectUpstream: (domain, lang) => connectUpstream(domain, lang, log),
@@ -336,6 +341,7 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
           limits,
           connectUpstream: (domain) => connectUpstream(domain, undefined, log),
           loginTimeoutMs: settings.authTimeout * 1000,
+          saltedPasswords,
           iqTimeoutMs: settings.rtmpIqTimeout * 1000,
           unansweredIqMs: settings.rtmpUnansweredIqTimeout * 1000,
           log,
@@ -346,6 +352,7 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
           limits,
           connectUpstream: (domain) => connectUpstream(domain, undefined, log),
           loginTimeoutMs: settings.authTimeout * 1000,
+          saltedPasswords,
           reattach,
           log,
           observer,

@@ -164,6 +164,10 @@ export interface Settings {
   proxyProtocolFrom: string[];
   /** Time a client has to finish authenticating. */
   authTimeout: number;
+  /** SCRAM SaltedPassword values kept for logins the gateway runs (RTMP, iq:auth); 0 = off. */
+  scramCacheEntries: number;
+  /** How long a kept SaltedPassword is used before it is derived again. */
+  scramCacheMaxAge: number;
   /** A client connection with no traffic either way for this long is dropped. */
   idleTimeout: number;
   /** Time a new connection has to send its first bytes. */
@@ -227,9 +231,13 @@ export const DEFAULTS: Readonly<Settings> = {
   proxyProtocol: 'off',
   proxyProtocolFrom: [],
   authTimeout: 60,
+  scramCacheEntries: 10_000,
+  scramCacheMaxAge: 3600,
   idleTimeout: 600,
   sniffTimeout: 10,
-  nulGrace: 100,
+  // XMLSocket writes header and NUL in one send(), so a split NUL follows within the same
+  // flight; jabberd2 waited for nothing (flash-clients.md, "NUL mode"). Raw clients pay it.
+  nulGrace: 10,
   maxClientBacklogBytes: 4 * 1024 * 1024,
   shutdownTimeout: 10,
   logLevel: 'info',
@@ -302,6 +310,14 @@ export const SETTINGS: readonly SettingSpec[] = [
   },
   { key: 'proxyProtocolFrom', kind: 'strings', value: 'CIDR', reload: true, help: 'address or CIDR range of a load balancer that sends PROXY headers (repeatable)' },
   { key: 'authTimeout', kind: 'seconds', min: 1, reload: true, help: 'time to authenticate, in seconds' },
+  {
+    key: 'scramCacheEntries',
+    kind: 'integer',
+    min: 0,
+    value: 'N',
+    help: 'SCRAM salted passwords remembered for RTMP and iq:auth logins (RFC 5802 §5.1), 0 = off',
+  },
+  { key: 'scramCacheMaxAge', kind: 'seconds', min: 1, help: 'how long a remembered salted password is used, in seconds' },
   { key: 'idleTimeout', kind: 'seconds', min: 1, reload: true, help: 'no traffic either way for this long drops a client, in seconds' },
   { key: 'sniffTimeout', kind: 'seconds', min: 1, reload: true, help: 'time for a new connection to send its first bytes, in seconds' },
   { key: 'nulGrace', kind: 'milliseconds', min: 0, max: 5000, reload: true, help: 'wait for an XMLSocket NUL split from the header, in ms' },

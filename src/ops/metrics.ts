@@ -48,6 +48,8 @@ export class GatewayMetrics {
   private readonly upstreamConnectSeconds: Histogram<'domain'>;
   private readonly upstreamConnectFailures: Counter<'domain' | 'condition'>;
   private readonly componentUp: Gauge<'domain'>;
+  private readonly scramCacheLookups: Counter<'result'>;
+  private saltedPasswords: (() => { hits: number; misses: number }) | undefined;
   private readonly refused: Counter<'listener'>;
   /** Live connections by transport and dialect, for the status page (the gauge holds the same). */
   private readonly live = new Map<string, number>();
@@ -137,8 +139,26 @@ export class GatewayMetrics {
       labelNames: ['domain'],
       registers,
     });
+    this.scramCacheLookups = new Counter({
+      name: `${PREFIX}scram_cache_lookups_total`,
+      help: 'SCRAM salted passwords looked up for logins the gateway runs (RTMP, iq:auth): hit skips PBKDF2',
+      labelNames: ['result'],
+      registers,
+      collect: () => {
+        const counts = this.saltedPasswords?.();
+        if (!counts) return;
+        this.scramCacheLookups.reset();
+        this.scramCacheLookups.inc({ result: 'hit' }, counts.hits);
+        this.scramCacheLookups.inc({ result: 'miss' }, counts.misses);
+      },
+    });
     // process_* and nodejs_* under their standard names: memory, CPU, file descriptors, event loop lag.
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Where scram_cache_lookups_total is read from at scrape time. */
+  watchSaltedPasswords(source: () => { hits: number; misses: number }): void {
+    this.saltedPasswords = source;
   }
 
   /** Called with every failed login (the status page keeps the recent ones). */

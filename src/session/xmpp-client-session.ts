@@ -19,6 +19,7 @@ import type { ClientChannel } from '../transport/channel.js';
 import { filterFeatures } from '../xmpp/features.js';
 import { loginUpstream } from '../xmpp/login.js';
 import { streamErrorXml } from '../xmpp/stream-header.js';
+import type { SaltedPasswordCache } from '../xmpp/sasl/salted-password-cache.js';
 import type { UpstreamStream } from '../xmpp/upstream.js';
 import { ClientInput, type FramingMode } from './client-input.js';
 import { framingFor, UNKNOWN_CLIENT_FRAMING, type ClientFraming } from './framing.js';
@@ -49,6 +50,8 @@ export interface SessionOptions {
   readonly maxClientBacklogBytes: number;
   /** Opens the upstream stream for a domain (resolves after TLS, with the server's features). */
   readonly connectUpstream: (domain: string, lang: string | undefined) => Promise<{ stream: UpstreamStream; features: XmlElement }>;
+  /** SCRAM SaltedPassword values of earlier legacy logins (RFC 5802 §5.1). */
+  readonly saltedPasswords?: SaltedPasswordCache;
   readonly log: Logger;
   /** Metrics and the status page: dialect, logins, stanzas, errors. */
   readonly observer?: ConnectionObserver;
@@ -370,6 +373,7 @@ export class XmppClientSession implements XmlStreamHandler, LocalContext {
       credentials,
       resource: request.resource,
       timeoutMs: this.options.authTimeoutMs,
+      saltedPasswords: this.options.saltedPasswords,
     }).then(
       ({ jid, features }) => {
         if (this.state !== 'bridging') return;

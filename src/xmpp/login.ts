@@ -10,6 +10,7 @@ import { escapeText } from '../codec/xml/serializer.js';
 import { LoginError, StreamError } from '../errors.js';
 import { saslMechanisms } from './features.js';
 import { chooseMechanism, type Credentials } from './sasl/mechanisms.js';
+import type { SaltedPasswordCache } from './sasl/salted-password-cache.js';
 import type { UpstreamHandler, UpstreamStream } from './upstream.js';
 
 export interface LoginRequest {
@@ -18,6 +19,8 @@ export interface LoginRequest {
   /** The resource to bind; empty lets the server choose. */
   readonly resource: string;
   readonly timeoutMs: number;
+  /** SCRAM SaltedPassword values of earlier logins (RFC 5802 §5.1); none: always derived. */
+  readonly saltedPasswords?: SaltedPasswordCache;
 }
 
 export interface LoginResult {
@@ -92,7 +95,7 @@ export async function loginUpstream(stream: UpstreamStream, features: XmlElement
   const dialog = new Dialog();
   stream.attach(dialog);
   const offered = saslMechanisms(features);
-  const mechanism = chooseMechanism(offered, request.credentials);
+  const mechanism = chooseMechanism(offered, request.credentials, request.saltedPasswords);
   if (!mechanism) {
     throw new LoginError(
       request.credentials ? 'invalid-mechanism' : 'not-authorized',

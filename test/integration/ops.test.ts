@@ -86,6 +86,11 @@ test('metrics, /status and /readyz move with real logins, failures, stanzas and 
     const badRtmp = await RtmpTestClient.connect(`rtmp://127.0.0.1:${rtmpPort}/xmpp`, { objectEncoding: 0 });
     clients.push(badRtmp);
     assert.deepEqual((await badRtmp.call('xmpp_connect', [{ username: 'opsrtmp', domain: prosody.domain, password: 'wrong-password-3', resource: 'b' }]))?.values, [0]);
+    // The same user again: the gateway reuses the SCRAM salted password (RFC 5802 §5.1) and the
+    // real server accepts the proof made from it.
+    const rtmpAgain = await RtmpTestClient.connect(`rtmp://127.0.0.1:${rtmpPort}/xmpp`, { objectEncoding: 0 });
+    clients.push(rtmpAgain);
+    assert.deepEqual((await rtmpAgain.call('xmpp_connect', [{ username: 'opsrtmp', domain: prosody.domain, password: passwords.opsrtmp, resource: 'c' }]))?.values, [1]);
 
     // Three stanzas from the raw client, each answered by the server (iq) or echoed (message to self).
     const rawJid = `opsraw@${prosody.domain}/r`;
@@ -105,20 +110,24 @@ test('metrics, /status and /readyz move with real logins, failures, stanzas and 
     const delta = (name: string, labels: Record<string, string> = {}): number => value(after, name, labels) - value(before, name, labels);
     assert.equal(delta(`${G}logins_succeeded_total`, { transport: 'tcp', method: 'sasl' }), 1);
     assert.equal(delta(`${G}logins_succeeded_total`, { transport: 'tcp', method: 'iq:auth' }), 1);
-    assert.equal(delta(`${G}logins_succeeded_total`, { transport: 'rtmp', method: 'rtmp' }), 1);
+    assert.equal(delta(`${G}logins_succeeded_total`, { transport: 'rtmp', method: 'rtmp' }), 2);
+    // Four logins run by the gateway derived their key (two of them with a wrong password, never
+    // remembered); the returning RTMP user's skipped PBKDF2.
+    assert.equal(delta(`${G}scram_cache_lookups_total`, { result: 'miss' }), 4);
+    assert.equal(delta(`${G}scram_cache_lookups_total`, { result: 'hit' }), 1);
     assert.equal(delta(`${G}logins_failed_total`, { transport: 'tcp', method: 'sasl', reason: 'not-authorized' }), 1);
     assert.equal(delta(`${G}logins_failed_total`, { transport: 'tcp', method: 'iq:auth', reason: 'not-authorized' }), 1);
     assert.equal(delta(`${G}logins_failed_total`, { transport: 'rtmp', method: 'rtmp', reason: 'not-authorized' }), 1);
-    assert.equal(delta(`${G}login_seconds_count`), 6, 'every login timed');
+    assert.equal(delta(`${G}login_seconds_count`), 7, 'every login timed');
     assert.ok(delta(`${G}stanzas_total`, { transport: 'tcp', direction: 'in' }) >= 4, 'the pings and the message in');
     assert.ok(delta(`${G}stanzas_total`, { transport: 'tcp', direction: 'out' }) >= 4, 'the answers and the echo out');
     assert.ok(delta(`${G}client_bytes_total`, { transport: 'tcp', direction: 'in' }) > 500);
     assert.ok(delta(`${G}client_bytes_total`, { transport: 'rtmp', direction: 'out' }) > 100);
     assert.equal(delta(`${G}errors_total`, { transport: 'tcp', condition: 'not-well-formed' }), 1);
-    assert.ok(delta(`${G}upstream_connect_seconds_count`, { domain: prosody.domain }) >= 6);
+    assert.ok(delta(`${G}upstream_connect_seconds_count`, { domain: prosody.domain }) >= 7);
     assert.equal(value(after, `${G}connections`, { transport: 'tcp', dialect: 'raw' }), 2, 'the two raw clients still open');
     assert.equal(value(after, `${G}connections`, { transport: 'tcp', dialect: 'nul' }), 2);
-    assert.equal(value(after, `${G}connections`, { transport: 'rtmp', dialect: 'call-api' }), 2);
+    assert.equal(value(after, `${G}connections`, { transport: 'rtmp', dialect: 'call-api' }), 3);
 
     // The status page names the failed users and why, never their passwords.
     const json = await get(httpPort, '/status.json');

@@ -18,6 +18,7 @@ import { streamErrorXml } from '../../xmpp/stream-header.js';
 import type { ReattachRegistry } from './reattach.js';
 import type { CallPeer, RtmpApplication } from './xmpp-call-api.js';
 import { CallError, stanzasFromXml, XmppLink, type ConnectUpstream } from './xmpp-link.js';
+import type { SaltedPasswordCache } from '../../xmpp/sasl/salted-password-cache.js';
 import { UNOBSERVED, type ConnectionObserver } from '../../ops/observer.js';
 import { traceElement } from '../../log/traffic.js';
 
@@ -26,6 +27,8 @@ export interface XiffRedfireOptions {
   readonly limits: XmlLimits;
   readonly connectUpstream: ConnectUpstream;
   readonly loginTimeoutMs: number;
+  /** SCRAM SaltedPassword values of earlier logins (RFC 5802 §5.1). */
+  readonly saltedPasswords?: SaltedPasswordCache;
   readonly reattach: ReattachRegistry;
   readonly log: Logger;
   /** Metrics and the status page: logins and stanzas. */
@@ -103,7 +106,7 @@ export class XiffRedfireApi implements RtmpApplication {
     this.observer.loginStarted();
     try {
       const credentials = user === '' && password === '' ? undefined : { username: user, password };
-      const link = await XmppLink.open(this.options.connectUpstream, domain, credentials, this.resource, this.options.loginTimeoutMs);
+      const link = await XmppLink.open(this.options.connectUpstream, domain, credentials, this.resource, this.options.loginTimeoutMs, this.options.saltedPasswords);
       if (this.disposed) {
         void link.close();
         return null;

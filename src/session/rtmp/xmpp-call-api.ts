@@ -13,6 +13,7 @@ import { LoginError, StreamError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
 import type { AmfValue } from '../../codec/amf/values.js';
 import { CallError, XmppLink, type ConnectUpstream } from './xmpp-link.js';
+import type { SaltedPasswordCache } from '../../xmpp/sasl/salted-password-cache.js';
 import { UNOBSERVED, type ConnectionObserver } from '../../ops/observer.js';
 import { traceElement } from '../../log/traffic.js';
 
@@ -45,6 +46,8 @@ export interface XmppCallApiOptions {
   /** Connects to the server for a domain (resolves after TLS, with the server's features). */
   readonly connectUpstream: ConnectUpstream;
   readonly loginTimeoutMs: number;
+  /** SCRAM SaltedPassword values of earlier logins (RFC 5802 §5.1). */
+  readonly saltedPasswords?: SaltedPasswordCache;
   /** How long an iq sent with a responder waits for its answer. */
   readonly iqTimeoutMs: number;
   /** How long an inbound iq get/set may stay unanswered before the gateway answers it. */
@@ -139,7 +142,7 @@ export class XmppCallApi implements RtmpApplication {
     this.observer.loginStarted();
     try {
       const credentials = username === '' && password === '' ? undefined : { username, password };
-      const link = await XmppLink.open(this.options.connectUpstream, domain, credentials, field('resource'), this.options.loginTimeoutMs);
+      const link = await XmppLink.open(this.options.connectUpstream, domain, credentials, field('resource'), this.options.loginTimeoutMs, this.options.saltedPasswords);
       if (this.disposed) {
         void link.close();
         return 0;

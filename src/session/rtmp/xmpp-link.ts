@@ -10,6 +10,7 @@ import { serialize } from '../../codec/xml/serializer.js';
 import { StreamError } from '../../errors.js';
 import type { Credentials } from '../../xmpp/sasl/mechanisms.js';
 import { loginUpstream } from '../../xmpp/login.js';
+import type { SaltedPasswordCache } from '../../xmpp/sasl/salted-password-cache.js';
 import type { UpstreamStream } from '../../xmpp/upstream.js';
 
 /** A call the app made wrongly: its responder gets `_error` with this description. */
@@ -50,10 +51,11 @@ export class XmppLink {
     credentials: Credentials | undefined,
     resource: string,
     timeoutMs: number,
+    saltedPasswords?: SaltedPasswordCache,
   ): Promise<XmppLink> {
     const { stream, features } = await connectUpstream(domain);
     try {
-      const { jid } = await loginUpstream(stream, features, { credentials, resource, timeoutMs });
+      const { jid } = await loginUpstream(stream, features, { credentials, resource, timeoutMs, saltedPasswords });
       return new XmppLink(stream, jid);
     } catch (error) {
       void stream.close();

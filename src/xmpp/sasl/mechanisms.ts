@@ -2,6 +2,7 @@
  * SASL mechanisms the gateway itself can run upstream (for legacy iq:auth and RTMP logins,
  * where the client hands the gateway a plaintext password), best first.
  */
+import type { SaltedPasswordCache } from './salted-password-cache.js';
 import { ScramClientSession, type ScramHash } from './scram.js';
 
 export interface Credentials {
@@ -18,8 +19,8 @@ export interface SaslExchange {
   success(data: string): void;
 }
 
-function scram(name: string, hash: ScramHash, credentials: Credentials): SaslExchange {
-  const session = new ScramClientSession(hash, credentials.username, credentials.password);
+function scram(name: string, hash: ScramHash, credentials: Credentials, cache: SaltedPasswordCache | undefined): SaslExchange {
+  const session = new ScramClientSession(hash, credentials.username, credentials.password, undefined, cache);
   let finalSent = false;
   let verified = false;
   return {
@@ -68,11 +69,15 @@ function anonymous(): SaslExchange {
  * The best mechanism the server offers for these credentials (undefined credentials: anonymous),
  * or undefined when none fits.
  */
-export function chooseMechanism(offered: readonly string[], credentials: Credentials | undefined): SaslExchange | undefined {
+export function chooseMechanism(
+  offered: readonly string[],
+  credentials: Credentials | undefined,
+  saltedPasswords?: SaltedPasswordCache,
+): SaslExchange | undefined {
   const has = (name: string): boolean => offered.includes(name);
   if (!credentials) return has('ANONYMOUS') ? anonymous() : undefined;
-  if (has('SCRAM-SHA-256')) return scram('SCRAM-SHA-256', 'sha256', credentials);
-  if (has('SCRAM-SHA-1')) return scram('SCRAM-SHA-1', 'sha1', credentials);
+  if (has('SCRAM-SHA-256')) return scram('SCRAM-SHA-256', 'sha256', credentials, saltedPasswords);
+  if (has('SCRAM-SHA-1')) return scram('SCRAM-SHA-1', 'sha1', credentials, saltedPasswords);
   if (has('PLAIN')) return plain(credentials);
   return undefined;
 }

@@ -5,6 +5,7 @@
  */
 import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
+import type { SaltedPasswordCache } from './salted-password-cache.js';
 
 const pbkdf2Async = promisify(pbkdf2);
 
@@ -31,6 +32,8 @@ export class ScramClientSession {
   private readonly clientNonce: string;
   private clientFirstBare = '';
   private expectedServerSignature: Buffer | undefined;
+  /** Remembered once the server has proved it accepted it (verify). */
+  private derived: { key: string; salted: Buffer; fromCache: boolean } | undefined;
 
   constructor(
     private readonly hash: ScramHash,
@@ -38,6 +41,8 @@ export class ScramClientSession {
     private readonly password: string,
     /** Only the RFC test vectors set this; a login uses a fresh random nonce. */
     nonce: string = randomBytes(18).toString('base64'),
+    /** RFC 5802 §5.1: SaltedPassword may be cached for re-authentication. */
+    private readonly cache?: SaltedPasswordCache,
   ) {
     this.clientNonce = nonce;
   }
@@ -63,7 +68,11 @@ export class ScramClientSession {
     }
     const keyLength = this.hash === 'sha1' ? 20 : 32;
     // SASLprep (RFC 4013) is approximated by NFKC normalisation, which covers what users type.
-    const salted = await pbkdf2Async(this.password.normalize('NFKC'), Buffer.from(salt, 'base64'), iterations, keyLength, this.hash);
+    const password = this.password.normalize('NFKC');
+    const key = this.cache?.keyFor(this.hash, password, salt, iterations);
+    const cached = key === undefined ? undefined : this.cache?.get(key);
+    const salted = cached ?? (await pbkdf2Async(password, Buffer.from(salt, 'base64'), iterations, keyLength, this.hash));
+    if (key !== undefined) this.derived = { key, salted, fromCache: cached !== undefined };
     const clientKey = createHmac(this.hash, salted).update('Client Key').digest();
     const storedKey = createHash(this.hash).update(clientKey).digest();
     const withoutProof = `c=biws,r=${nonce}`;
@@ -86,5 +95,11 @@ export class ScramClientSession {
     if (!expected || signature.length !== expected.length || !timingSafeEqual(signature, expected)) {
       throw new Error('SCRAM: the server signature is wrong');
     }
+    if (this.derived && !this.derived.fromCache) this.cache?.remember(this.derived.key, this.derived.salted);
+  }
+
+  /** Whether PBKDF2 was skipped for a remembered SaltedPassword (for tests and metrics). */
+  get usedCache(): boolean {
+    return this.derived?.fromCache === true;
   }
 }
