@@ -131,12 +131,17 @@ export interface Gateway extends Child {
 export interface GatewayOptions {
   /** Directory for `node --cpu-prof` profiles (written when the gateway stops). */
   cpuProfDir?: string;
+  /** More node options for diagnosis, e.g. `--trace-gc`. */
+  nodeArgs?: string[];
+  /** More gateway options, e.g. `--nul-grace 0`. */
+  gatewayArgs?: string[];
 }
 
 export async function startGateway(server: Server, upstream: Upstream, o: GatewayOptions = {}): Promise<Gateway> {
   const [flashPort, httpPort, rtmpPort] = (await freePorts(3)) as [number, number, number];
   const args = [
     ...(o.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProfDir] : []),
+    ...(o.nodeArgs ?? []),
     GATEWAY_CLI,
     '--listen', `127.0.0.1:${flashPort}`,
     '--http-port', String(httpPort),
@@ -153,6 +158,7 @@ export async function startGateway(server: Server, upstream: Upstream, o: Gatewa
     '--max-connections-per-ip', '100000',
     '--max-connections', '100000',
     '--log-level', 'warn',
+    ...(o.gatewayArgs ?? []),
   ];
   const child = spawnChild(args);
   await waitPorts(child, [flashPort, httpPort, rtmpPort], 'gateway');
