@@ -1,6 +1,7 @@
-/** A ClientChannel over a plain TCP socket, coalescing each tick's writes into one. */
+/** A ClientChannel over a plain TCP socket, coalescing the writes of each callback into one. */
 import type net from 'node:net';
 import type { ClientChannel } from './channel.js';
+import { AT_END_OF_CALLBACK } from './end-of-callback.js';
 
 const TCP_KEEPALIVE_MS = 60_000;
 
@@ -8,7 +9,10 @@ export class TcpChannel implements ClientChannel {
   readonly transport = 'tcp' as const;
   readonly remoteAddress: string;
   readonly remotePort: number;
-  private corked = false;
+  /** Output gathered until the end of the current callback: one write, or several. */
+  private pending: string | Uint8Array | (string | Uint8Array)[] | undefined;
+  /** Its length as the socket counts it (characters of a string, bytes of a buffer). */
+  private pendingLength = 0;
 
   constructor(private readonly socket: net.Socket) {
     this.remoteAddress = socket.remoteAddress ?? '?';
@@ -20,28 +24,52 @@ export class TcpChannel implements ClientChannel {
 
   write(data: string | Uint8Array): void {
     if (this.socket.destroyed) return;
-    // Cork for the rest of this tick: a stream header and its features, or several stanzas
-    // parsed from one upstream read, leave in one TCP segment (flash-clients.md, "Raw mode").
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
+    // Gathered until the end of the current callback: a stream header and its features, or
+    // several stanzas parsed from one upstream read, leave in one TCP segment
+    // (flash-clients.md, "Raw mode"). A microtask, not cork() and nextTick(): no per-write
+    // buffering in the stream and no tick to process (docs/performance.md, "CPU per message").
+    const pending = this.pending;
+    this.pendingLength += data.length;
+    if (pending === undefined) {
+      this.pending = data;
+      void AT_END_OF_CALLBACK.then(this.flush);
+    } else if (Array.isArray(pending)) {
+      pending.push(data);
+    } else {
+      this.pending = [pending, data];
     }
-    this.socket.write(data);
   }
 
+  private readonly flush = (): void => {
+    const pending = this.pending;
+    this.pending = undefined;
+    this.pendingLength = 0;
+    if (pending === undefined || this.socket.destroyed) return;
+    if (!Array.isArray(pending)) {
+      this.socket.write(pending);
+    } else if (pending.every((p) => typeof p === 'string')) {
+      this.socket.write(pending.join(''));
+    } else {
+      this.socket.cork();
+      for (const p of pending) this.socket.write(p);
+      this.socket.uncork();
+    }
+  };
+
   get backlogBytes(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.pendingLength;
   }
 
   onDrain(callback: () => void): void {
-    this.socket.once('drain', callback);
+    // What is gathered goes to the socket first: if the kernel took it all, there is no
+    // 'drain' to wait for.
+    this.flush();
+    if (this.socket.writableNeedDrain) this.socket.once('drain', callback);
+    else queueMicrotask(callback);
   }
 
   end(): void {
+    this.flush();
     this.socket.end();
     // A peer that never reads would keep a half-closed socket forever. The timer goes with the
     // socket: left running, it held each ended connection in memory for 5 s.
@@ -50,6 +78,8 @@ export class TcpChannel implements ClientChannel {
   }
 
   destroy(): void {
+    this.pending = undefined;
+    this.pendingLength = 0;
     this.socket.destroy();
   }
 

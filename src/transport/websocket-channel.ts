@@ -1,12 +1,13 @@
 /**
  * A ClientChannel over a WebSocket, as Ruffle's `socketProxy` opens it
  * (shared/spec/flash-clients.md, "Ruffle"): binary frames carrying exactly the bytes the SWF
- * would have seen on TCP. Each tick's writes leave as one binary frame, so in NUL mode every
+ * would have seen on TCP. The writes of each callback leave as one binary frame, so in NUL mode every
  * frame ends on a NUL boundary (older Ruffle builds dropped data split across frames). Ruffle
  * ignores text frames; a text frame from the client is refused with 1003 (RFC 6455 §7.4.1).
  */
 import type { WebSocket } from 'ws';
 import type { ClientChannel } from './channel.js';
+import { AT_END_OF_CALLBACK } from './end-of-callback.js';
 
 export class WebSocketChannel implements ClientChannel {
   readonly transport = 'websocket' as const;
@@ -24,7 +25,8 @@ export class WebSocketChannel implements ClientChannel {
 
   write(data: string | Uint8Array): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
-    if (this.pending.length === 0) process.nextTick(() => this.flush());
+    // A microtask: the writes of the current callback leave as one frame (see TcpChannel).
+    if (this.pending.length === 0) void AT_END_OF_CALLBACK.then(() => this.flush());
     this.pending.push(data);
   }
 

@@ -12,6 +12,7 @@ import { XmlStreamParser, type XmlLimits, type XmlStreamHandler } from '../codec
 import { StreamError, type StreamErrorCondition } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { UpstreamTlsMode } from '../config/settings.js';
+import { AT_END_OF_CALLBACK } from '../transport/end-of-callback.js';
 import { starttlsOffer } from './features.js';
 import { STREAM_CLOSE, streamHeader } from './stream-header.js';
 
@@ -97,8 +98,8 @@ export class UpstreamStream implements XmlStreamHandler {
   /** Called once the backlog drains or the stream is gone (onDrain). */
   private drainWaiters: (() => void)[] = [];
   private closed = false;
-  /** Writes of this tick are gathered (send()). */
-  private corked = false;
+  /** Output gathered until the end of the current callback (send()). */
+  private pendingOut = '';
   /** TCP connected: tells "cannot reach" from "connection lost" in error texts. */
   private connected = false;
   private streamEnded = false;
@@ -321,23 +322,25 @@ export class UpstreamStream implements XmlStreamHandler {
 
   /** Every write to the server goes here, so output that stops leaving is noticed. */
   private send(data: string): void {
-    // Corked for the rest of this tick, as TcpChannel is toward the client: the stanzas of one
-    // client read (or one RTMP read) leave in one write — one syscall, one TLS record — instead
-    // of one segment each (bench/traffic.ts measured 1.03 writes per message before this).
-    if (!this.corked) {
-      this.corked = true;
-      const socket = this.socket;
-      socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        socket.uncork();
-        // The stall watch starts after the uncork, when output is really queued.
-        if (socket === this.socket && socket.writableLength > 0) this.watchBacklog();
-      });
-    }
-    this.socket.write(data);
-    this.queued += data.length;
+    // Gathered until the end of the current callback, as TcpChannel does toward the client: the
+    // stanzas of one client read (or one RTMP read) leave in one write — one syscall, one TLS
+    // record — instead of one segment each (bench/traffic.ts measured 1.03 writes per message
+    // before). A microtask and a string, not cork() and nextTick(): no per-write buffering
+    // in the stream and no tick to process (docs/performance.md, "CPU per message").
+    if (this.pendingOut === '') void AT_END_OF_CALLBACK.then(this.flushOut);
+    this.pendingOut += data;
   }
+
+  private readonly flushOut = (): void => {
+    const data = this.pendingOut;
+    this.pendingOut = '';
+    if (data === '' || this.closed) return;
+    const socket = this.socket;
+    socket.write(data);
+    this.queued += data.length;
+    // The stall watch starts when output is really queued.
+    if (socket.writableLength > 0) this.watchBacklog();
+  };
 
   /**
    * Output is queued: check every quarter of the write timeout whether any of it has left since
@@ -392,12 +395,12 @@ export class UpstreamStream implements XmlStreamHandler {
 
   /** Bytes queued to the server that it has not read yet (for backpressure). */
   get backlogBytes(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.pendingOut.length;
   }
 
   /** Whether a client's input should wait for the server to read: see onDrain. */
   get backlogged(): boolean {
-    return !this.closed && this.socket.writableLength > UPSTREAM_HIGH_WATER_BYTES;
+    return !this.closed && this.backlogBytes > UPSTREAM_HIGH_WATER_BYTES;
   }
 
   /**
@@ -405,6 +408,8 @@ export class UpstreamStream implements XmlStreamHandler {
    * stream the write timeout ended). At once when it is not backlogged.
    */
   onDrain(callback: () => void): void {
+    // What is gathered goes to the socket first, so its 'drain' reflects all of the backlog.
+    this.flushOut();
     if (this.closed || !this.socket.writableNeedDrain) {
       queueMicrotask(callback);
       return;
@@ -456,6 +461,7 @@ export class UpstreamStream implements XmlStreamHandler {
       }
       this.handler = { element: () => undefined, ended: done };
       this.send(STREAM_CLOSE);
+      this.flushOut();
       this.socket.end();
     });
   }
@@ -472,6 +478,7 @@ export class UpstreamStream implements XmlStreamHandler {
   destroy(): void {
     if (this.closed) return;
     this.closed = true;
+    this.pendingOut = '';
     if (this.keepalive) clearInterval(this.keepalive);
     if (this.stall) clearTimeout(this.stall.timer);
     this.stall = undefined;

@@ -1026,8 +1026,10 @@ export class XmlStreamParser {
       ns = u;
     }
 
-    const attrs: XmlAttribute[] = [];
+    // Exactly as long as needed: a pushed-to [] reserves 16 slots, and this is per stanza.
+    const attrs: XmlAttribute[] = plain > 0 ? new Array<XmlAttribute>(plain) : [];
     if (plain > 0) {
+      let count = 0;
       for (let k = 0; k < n; k++) {
         const p = ap[k]!;
         const l = al[k]!;
@@ -1038,9 +1040,12 @@ export class XmlStreamParser {
           if (u === undefined) throw new StreamError('bad-namespace-prefix', `prefix ${p} of attribute ${aq[k]} on <${qname}> is not declared`);
           ans = u;
           // Namespaces in XML 1.0 §6.3: no two attributes with the same expanded name.
-          for (const b of attrs) if (b.ns === ans && b.local === l) throw nwf(`duplicate attribute {${ans}}${l} on <${qname}> (Namespaces in XML 1.0 §6.3)`);
+          for (let j = 0; j < count; j++) {
+            const b = attrs[j]!;
+            if (b.ns === ans && b.local === l) throw nwf(`duplicate attribute {${ans}}${l} on <${qname}> (Namespaces in XML 1.0 §6.3)`);
+          }
         }
-        attrs.push({ prefix: p, local: l, ns: ans, value: av[k]! });
+        attrs[count++] = { prefix: p, local: l, ns: ans, value: av[k]! };
       }
     }
     // Do not keep (possibly large) strings of the last tag alive in the scratch arrays.
