@@ -8,7 +8,8 @@
  * V8 alike; JIT code via --perf-basic-prof) and writes `perf report` by shared object and by
  * symbol, and the samples by kind (bench/lib/perf-kinds.ts).
  *
- * KIND is raw, nul, ws, rtmp-amf0, rtmp-amf3 (or relay/direct: no gateway profile).
+ * KIND is raw, nul, ws, rtmp-amf0, rtmp-amf3 (or direct; relay or tls-relay (STARTTLS only) with
+ * --perf to sample the relay).
  * The profile and its summary go to bench/results/profiles/KIND-UPSTREAM/.
  */
 import { spawn, execFile } from 'node:child_process';
@@ -34,14 +35,14 @@ await mkdir(dir, { recursive: true });
 
 const server = await startServer(upstream as Upstream, benchUsers(FULL.pairs));
 const gateway = await startGateway(server, upstream as Upstream, { ...(perf ? {} : { cpuProfDir: dir }), nodeArgs: [...(process.env['GW_NODE_ARGS']?.split(' ').filter(Boolean) ?? []), ...(traceGc ? ['--trace-gc'] : []), ...(perf ? ['--perf-basic-prof'] : [])], gatewayArgs });
-const relay = await startRelay(server);
+const relay = await startRelay(server, { terminateTls: kind === 'tls-relay' });
 try {
-  const pairs = await loginPairs(connector(kind as PathKind, { server, upstream: upstream as Upstream, gateway, relay }), FULL.pairs);
+  const pairs = await loginPairs(connector(kind as PathKind, { server, upstream: upstream as Upstream, gateway, relay, tlsRelay: relay }), FULL.pairs);
   const perfData = path.join(dir, 'perf.data');
-  const recorder = perf ? spawn('perf', ['record', ...(process.env['PERF_G'] ? ['-g'] : []), '-F', '2999', '-p', String(kind === 'relay' ? relay.pid : gateway.pid), '-o', perfData], { stdio: 'ignore' }) : undefined;
+  const recorder = perf ? spawn('perf', ['record', ...(process.env['PERF_G'] ? ['-g'] : []), '-F', '2999', '-p', String(kind.endsWith('relay') ? relay.pid : gateway.pid), '-o', perfData], { stdio: 'ignore' }) : undefined;
   const watch = { prosody: server.prosody.pid, gateway: gateway.pid, relay: relay.pid };
   const r = await fixedRate(pairs, { rate: FULL.rate, warmMs: FULL.rateWarmMs, windowMs: Number(seconds) * 1000, watch });
-  const gw = kind === 'relay' ? r.cpu['relay'] : r.cpu['gateway'];
+  const gw = kind.endsWith('relay') ? r.cpu['relay'] : r.cpu['gateway'];
   const line = `${kind} ${upstream}: p50 ${r.p50.toFixed(3)} ms p99 ${r.p99.toFixed(3)} ms max ${r.max.toFixed(1)} ms, ${gw !== undefined ? ((gw * 1e6) / r.received).toFixed(1) : '?'} µs CPU/msg over ${r.received} messages`;
   console.log(line);
   if (process.env['GW_SIGNAL_AFTER']) {

@@ -92,6 +92,8 @@ interface Ctx {
   server: Server;
   gateway: Gateway;
   relay: Relay;
+  /** STARTTLS variant only: the relay that terminates TLS (bench/lib/relay.ts --starttls). */
+  tlsRelay?: Relay;
   run: number;
 }
 
@@ -100,7 +102,7 @@ function name(group: string, kind: string, upstream: Upstream): string {
 }
 
 function alive(ctx: Ctx): void {
-  for (const [what, child] of [['gateway', ctx.gateway], ['relay', ctx.relay]] as const) {
+  for (const [what, child] of [['gateway', ctx.gateway], ['relay', ctx.relay], ...(ctx.tlsRelay ? [['TLS relay', ctx.tlsRelay] as const] : [])] as const) {
     if (child.proc.exitCode !== null || child.proc.signalCode !== null) throw new Error(`the ${what} died:\n${child.output()}`);
   }
   if (ctx.server.prosody.exited) throw new Error(`Prosody died:\n${ctx.server.prosody.logTail(40)}`);
@@ -110,7 +112,7 @@ const fmt = (x: number, d = 0): string => (Number.isFinite(x) ? x.toFixed(d) : S
 
 /** The processes whose CPU time is read over each window. */
 function watched(ctx: Ctx): Record<string, number> {
-  return { prosody: ctx.server.prosody.pid, gateway: ctx.gateway.pid, relay: ctx.relay.pid };
+  return { prosody: ctx.server.prosody.pid, gateway: ctx.gateway.pid, relay: ctx.relay.pid, ...(ctx.tlsRelay ? { tlsRelay: ctx.tlsRelay.pid } : {}) };
 }
 
 /**
@@ -166,7 +168,7 @@ async function measureFixed(ctx: Ctx, kind: PathKind): Promise<Fixed> {
   const pairs = await loginPairs(connector(kind, ctx), cfg.pairs);
   try {
     const r = await fixedRate(pairs, { rate: cfg.rate, warmMs: cfg.rateWarmMs, windowMs: cfg.rateWindowMs, watch: watched(ctx) });
-    const proxy = kind === 'relay' ? r.cpu['relay'] : kind === 'direct' ? undefined : r.cpu['gateway'];
+    const proxy = kind === 'relay' ? r.cpu['relay'] : kind === 'tls-relay' ? r.cpu['tlsRelay'] : kind === 'direct' ? undefined : r.cpu['gateway'];
     const usPerMsg = proxy !== undefined && r.received > 0 ? (proxy * 1e6) / r.received : NaN;
     const cpu = cpuShares(r.cpu, cfg.rateWindowMs / 1000, r.received);
     ctx.options.log(
@@ -253,6 +255,25 @@ async function oneRun(ctx: Ctx, groups: Set<Group>): Promise<BenchResult[]> {
     const after = await measureFixed(ctx, 'direct');
     const relay = measured.get('relay')!;
     const relayUs = relayAfter ? mean(relay.usPerMsg, relayAfter.usPerMsg) : relay.usPerMsg;
+    // With STARTTLS, the relay that terminates TLS as the gateway must: a reference row, and
+    // each gateway path's ratio to it in its extras (docs/performance.md, "CPU per message").
+    const tlsRelay = groups.has('cpu') && ctx.tlsRelay ? await measureFixed(ctx, 'tls-relay') : undefined;
+    if (tlsRelay) {
+      out.push(
+        result({
+          name: name('cpu', 'tls-relay', upstream),
+          group: 'cpu',
+          unit: 'µs/msg',
+          gateway: tlsRelay.usPerMsg,
+          baseline: relayUs,
+          baselineLabel: PATH_LABEL.relay,
+          target: null,
+          upstream,
+          notes: 'Reference, no target: a Node relay that runs STARTTLS to the server itself and pipes plaintext clients through, parsing nothing (bench/lib/relay.ts).',
+          extra: { ...extra, ...tlsRelay.extra },
+        }),
+      );
+    }
     for (const kind of paths) {
       const gw = measured.get(kind)!;
       const common = { upstream, extra: { ...extra, ...gw.extra, sentRate: Math.round(gw.sentRate), lost: gw.lost } };
@@ -268,7 +289,13 @@ async function oneRun(ctx: Ctx, groups: Set<Group>): Promise<BenchResult[]> {
             target: TARGETS.cpu,
             notes: `CPU time (user + system, all threads) per message relayed, at ${cfg.rate} msg/s.`,
             ...common,
-            extra: { ...common.extra, ...prefixed('relay.', relay.extra), relayBefore: round(relay.usPerMsg), relayAfter: round(relayAfter?.usPerMsg) },
+            extra: {
+              ...common.extra,
+              ...prefixed('relay.', relay.extra),
+              relayBefore: round(relay.usPerMsg),
+              relayAfter: round(relayAfter?.usPerMsg),
+              ...(tlsRelay ? { tlsRelay: round(tlsRelay.usPerMsg), ratioToTlsRelay: round(gw.usPerMsg / tlsRelay.usPerMsg) } : {}),
+            },
           }),
         );
       }
@@ -343,17 +370,19 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
       const server = await startServer(upstream, benchUsers(cfg.pairs));
       let gateway: Gateway | undefined;
       let relay: Relay | undefined;
+      let tlsRelay: Relay | undefined;
       try {
         gateway = await startGateway(server, upstream, options.profileDir ? { cpuProfDir: options.profileDir } : {});
         relay = await startRelay(server);
+        if (upstream === 'starttls') tlsRelay = await startRelay(server, { terminateTls: true });
         if (options.pin && cpus >= 2) {
           const rest = `1-${cpus - 1}`;
-          const ok = (await Promise.all([pin(server.prosody.pid, '0'), pin(gateway.pid, rest), pin(relay.pid, rest), pin(process.pid, rest)])).every(Boolean);
+          const ok = (await Promise.all([pin(server.prosody.pid, '0'), pin(gateway.pid, rest), pin(relay.pid, rest), ...(tlsRelay ? [pin(tlsRelay.pid, rest)] : []), pin(process.pid, rest)])).every(Boolean);
           options.log(ok ? `traffic: pinned Prosody to CPU 0, the rest to ${rest}` : 'traffic: pinning failed, running unpinned');
         }
-        out.push(...(await oneRun({ options, cfg, upstream, server, gateway, relay, run: r }, groups)));
+        out.push(...(await oneRun({ options, cfg, upstream, server, gateway, relay, ...(tlsRelay ? { tlsRelay } : {}), run: r }, groups)));
       } finally {
-        await Promise.all([gateway?.stop(), relay?.stop()]);
+        await Promise.all([gateway?.stop(), relay?.stop(), tlsRelay?.stop()]);
         await server.stop();
         if (options.pin && cpus >= 2) await pin(process.pid, `0-${cpus - 1}`);
       }

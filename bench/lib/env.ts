@@ -169,9 +169,12 @@ export interface Relay extends Child {
   port: number;
 }
 
-export async function startRelay(server: Server): Promise<Relay> {
+/** The byte relay; with `terminateTls`, the relay that runs STARTTLS to the server itself (relay.ts). */
+export async function startRelay(server: Server, o: { terminateTls?: boolean } = {}): Promise<Relay> {
   const [port] = (await freePorts(1)) as [number];
-  const child = spawnChild([RELAY, String(port), '127.0.0.1', String(server.prosody.c2sPort)]);
+  if (o.terminateTls && !server.caFile) throw new Error('a TLS-terminating relay needs the server with STARTTLS');
+  const tlsArgs = o.terminateTls ? ['--starttls', server.domain, server.caFile as string] : [];
+  const child = spawnChild([RELAY, String(port), '127.0.0.1', String(server.prosody.c2sPort), ...tlsArgs]);
   await waitPorts(child, [port], 'relay');
   return { ...child, port };
 }

@@ -13,12 +13,13 @@ import { RtmpBenchClient } from './rtmp-client.js';
 import { XmppBenchClient, type BenchClient, type LoginOptions } from './xmpp-client.js';
 import type { Gateway, Relay, Server, Upstream } from './env.js';
 
-export type PathKind = 'direct' | 'relay' | 'raw' | 'nul' | 'ws' | 'rtmp-amf0' | 'rtmp-amf3';
+export type PathKind = 'direct' | 'relay' | 'tls-relay' | 'raw' | 'nul' | 'ws' | 'rtmp-amf0' | 'rtmp-amf3';
 export const GATEWAY_PATHS = ['raw', 'nul', 'ws', 'rtmp-amf0', 'rtmp-amf3'] as const satisfies readonly PathKind[];
 
 export const PATH_LABEL: Record<PathKind, string> = {
   direct: 'direct to Prosody',
   relay: 'Node byte relay',
+  'tls-relay': 'Node relay terminating TLS',
   raw: 'raw socket',
   nul: 'XMLSocket (NUL)',
   ws: 'WebSocket',
@@ -28,7 +29,7 @@ export const PATH_LABEL: Record<PathKind, string> = {
 
 export type Connect = (o: LoginOptions) => Promise<BenchClient>;
 
-export function connector(kind: PathKind, env: { server: Server; upstream: Upstream; gateway?: Gateway; relay?: Relay }): Connect {
+export function connector(kind: PathKind, env: { server: Server; upstream: Upstream; gateway?: Gateway; relay?: Relay; tlsRelay?: Relay }): Connect {
   const domain = env.server.domain;
   const tlsCa = env.upstream === 'starttls' ? env.server.caPem : undefined;
   const host = '127.0.0.1';
@@ -42,6 +43,10 @@ export function connector(kind: PathKind, env: { server: Server; upstream: Upstr
     case 'relay':
       if (!env.relay) throw new Error('relay path needs the relay');
       return (o) => XmppBenchClient.login({ kind: 'tcp', host, port: env.relay!.port, nul: false, domain, ...(tlsCa ? { starttlsCa: tlsCa } : {}) }, o);
+    case 'tls-relay':
+      // Plaintext to the relay, as to the gateway: the relay runs STARTTLS to Prosody itself.
+      if (!env.tlsRelay) throw new Error('tls-relay path needs the TLS-terminating relay');
+      return (o) => XmppBenchClient.login({ kind: 'tcp', host, port: env.tlsRelay!.port, nul: false, domain }, o);
     case 'raw':
       return (o) => XmppBenchClient.login({ kind: 'tcp', host, port: gw().flashPort, nul: false, domain }, o);
     case 'nul':
