@@ -12,11 +12,11 @@ const PANEL_H = 300;
 const GAP = 20;
 const TOP = 70;
 const COLORS = { plain: '#3b7dd8', starttls: '#9b6bd6', none: '#3b7dd8' };
-/** Reference bars (the byte relay, no target of its own). */
+/** Reference bars (the byte relays, no target of their own). */
 const REFERENCE_COLORS = { plain: '#9aa5b1', starttls: '#c3c9d0', none: '#9aa5b1' };
 
 function isReference(r: BenchResult): boolean {
-  return r.target === null && r.name.split('.').includes('relay');
+  return r.target === null && r.name.split('.').some((p) => p === 'relay' || p === 'tls-relay');
 }
 
 function esc(s: string): string {
@@ -55,7 +55,8 @@ function label(r: BenchResult): string {
   if (parts[parts.length - 1] === 'starttls') parts.pop();
   parts.shift(); // the group
   if (parts[0] === 'p50' || parts[0] === 'p99') parts.shift();
-  return parts.join('.');
+  // amf0.decode.realistic → "amf0 dec" over "realistic": short enough not to touch its neighbours.
+  return parts.join('.').replace('.decode', ' dec').replace('.encode', ' enc');
 }
 
 function panel(group: string, rows: BenchResult[], x0: number, y0: number): string {
@@ -149,7 +150,7 @@ export function renderChart(report: Report): string {
     '<style>.title{font-size:15px;font-weight:bold;fill:#222}.small{font-size:11px;fill:#555}.value{font-size:10px;fill:#222}.ok{font-size:12px;fill:#2a2}.miss{font-size:12px;fill:#d33;font-weight:bold}.target{font-size:11px;fill:#d33}.cut{font-size:10px;fill:#fff;font-weight:bold}.head{font-size:18px;font-weight:bold;fill:#222}</style>',
     `<rect width="${W}" height="${H}" fill="#f7f7f7"/>`,
     `<text x="20" y="30" class="head">flash-xmpp-gateway vs. its baselines${report.quick ? ' (quick smoke run)' : ''}</text>`,
-    `<text x="20" y="50" class="small">${esc(`${m.nproc} × ${m.cpuModel}, Node ${m.node}, Prosody ${m.prosody}; median of ${report.runs} run(s), ${report.startedAt.slice(0, 10)}. Dashed red line: the target. ✗ and a red outline: target missed. Grey: the Node byte relay, for reference.`)}</text>`,
+    `<text x="20" y="50" class="small">${esc(`${m.nproc} × ${m.cpuModel}, Node ${m.node}, Prosody ${m.prosody}; median of ${report.runs} run(s), ${report.startedAt.slice(0, 10)}. Dashed red line: the target. ✗ and a red outline: target missed. Grey: Node relays, for reference (tls-relay terminates TLS).`)}</text>`,
     `<rect x="${W - 300}" y="16" width="12" height="12" fill="${COLORS.plain}"/><text x="${W - 284}" y="26" class="small">upstream in plaintext</text>`,
     `<rect x="${W - 150}" y="16" width="12" height="12" fill="${COLORS.starttls}"/><text x="${W - 134}" y="26" class="small">upstream STARTTLS</text>`,
   ];
