@@ -63,7 +63,12 @@ export const MAX_ENCODE_DEPTH = 1000;
 
 /** @internal Fills missing limits from the defaults. */
 export function resolveLimits(limits?: Partial<AmfLimits>): AmfLimits {
-  return limits === undefined ? DEFAULT_AMF_LIMITS : { ...DEFAULT_AMF_LIMITS, ...limits };
+  if (limits === undefined) return DEFAULT_AMF_LIMITS;
+  // Complete limits (an RTMP connection's, on every message) are used as they are: no copy.
+  if (limits.maxDepth !== undefined && limits.maxItems !== undefined && limits.maxStringBytes !== undefined && limits.maxReferences !== undefined) {
+    return limits as AmfLimits;
+  }
+  return { ...DEFAULT_AMF_LIMITS, ...limits };
 }
 
 // ---------------------------------------------------------------------------------------------
