@@ -2,7 +2,6 @@
  * The composition root: builds listeners and services from validated Settings, wires them,
  * and handles signals. Nothing else constructs concrete objects.
  */
-import { SaltedPasswordCache } from './xmpp/sasl/salted-password-cache.js';
 import { readFileSync } from 'node:fs';
 import { isIP, type default as net } from 'node:net';
 import type { TlsOptions } from 'node:tls';
@@ -15,6 +14,7 @@ import type { SniffedProtocol } from './edge/sniffer.js';
 import { gatewayNameTest, machineNames } from './edge/gateway-names.js';
 import { ConfigError, StreamError } from './errors.js';
 import { resolveClientServer } from './xmpp/srv.js';
+import { SaltedPasswordCache } from './xmpp/sasl/salted-password-cache.js';
 import { startEmbeddedServer, type EmbeddedServer } from './embedded/default-server.js';
 import { embeddedBanner } from './embedded/banner.js';
 import { InstallError } from './embedded/install.js';
@@ -154,9 +154,12 @@ async function startListeners(initial: Settings, log: Logger, secrets: Secrets):
     }
   };
   const metrics = new GatewayMetrics();
-  // Logins the gateway runs itself (RTMP, iq:auth) skip PBKDF2 for returning users.
-  const saltedPasswords = new SaltedPasswordCache({ maxEntries: settings.scramCacheEntries, maxAgeMs: settings.scramCacheMaxAge * 1000 });
-  metrics.watchSaltedPasswords(() => saltedPasswords);
+  // Logins the gateway runs itself (RTMP, iq:auth) skip PBKDF2 for returning users; 0 entries: off.
+  const saltedPasswords =
+    settings.scramCacheEntries > 0
+      ? new SaltedPasswordCache({ maxEntries: settings.scramCacheEntries, maxAgeMs: settings.scramCacheMaxAge * 1000 })
+      : undefined;
+  if (saltedPasswords) metrics.watchSaltedPasswords(() => saltedPasswords);
   const loginFailures = new RecentLoginFailures();
   metrics.onLoginFailure((failure) => loginFailures.record(failure));
   const history = new ConnectionHistory(() => metrics.liveByTransport());

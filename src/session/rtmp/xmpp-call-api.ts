@@ -61,7 +61,6 @@ type StanzaType = 'message' | 'presence' | 'iq';
 const STANZA_TYPES = new Set<string>(['message', 'presence', 'iq']);
 /** RFC 6120 §8.1: the attributes an app may set; `from` is always the session's own JID. */
 const SETTABLE_ATTRIBUTES = ['to', 'type', 'id', 'xml:lang'] as const;
-const EMPTY: Record<string, AmfValue> = Object.freeze(Object.create(null) as Record<string, AmfValue>);
 
 function plainObject(): Record<string, AmfValue> {
   return Object.create(null) as Record<string, AmfValue>;
@@ -74,19 +73,8 @@ function plainObject(): Record<string, AmfValue> {
  * named `__proto__` (a valid XML name) needs one, so that it stays a member.
  */
 export function attributesOf(element: XmlElement): Record<string, AmfValue> {
-  const attrs = element.attrs;
-  let out: Record<string, AmfValue> = {};
-  for (let k = 0; k < attrs.length; k++) {
-    const a = attrs[k]!;
-    if (a.prefix === '' && a.local === '__proto__') {
-      out = plainObject();
-      break;
-    }
-  }
-  for (let k = 0; k < attrs.length; k++) {
-    const a = attrs[k]!;
-    out[a.prefix === '' ? a.local : `${a.prefix}:${a.local}`] = a.value;
-  }
+  const out = element.attrs.some((a) => a.prefix === '' && a.local === '__proto__') ? plainObject() : {};
+  for (const a of element.attrs) out[a.prefix === '' ? a.local : `${a.prefix}:${a.local}`] = a.value;
   return out;
 }
 
@@ -219,7 +207,7 @@ export class XmppCallApi implements RtmpApplication {
     const attributes: XmlAttribute[] = [];
     // Only the settable names are read, straight from the (null-prototype, so hash-table) object:
     // cheaper per stanza than listing all its entries, and the rest are ignored anyway.
-    const given = (attrs ?? EMPTY) as Record<string, AmfValue>;
+    const given = (attrs ?? {}) as Record<string, AmfValue>;
     for (const name of SETTABLE_ATTRIBUTES) {
       const value = given[name];
       if (value === null || value === undefined) continue;

@@ -14,7 +14,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 
 export interface SaltedPasswordCacheOptions {
-  /** Most entries kept; 0 turns the cache off. */
+  /** Most entries kept (0: nothing is kept). */
   readonly maxEntries: number;
   /** An entry older than this is derived again. */
   readonly maxAgeMs: number;
@@ -69,9 +69,5 @@ export class SaltedPasswordCache {
       const oldest = this.entries.keys().next().value as string;
       this.entries.delete(oldest);
     }
-  }
-
-  clear(): void {
-    this.entries.clear();
   }
 }

@@ -98,7 +98,7 @@ export class ScramClientSession {
     if (this.derived && !this.derived.fromCache) this.cache?.remember(this.derived.key, this.derived.salted);
   }
 
-  /** Whether PBKDF2 was skipped for a remembered SaltedPassword (for tests and metrics). */
+  /** Whether PBKDF2 was skipped for a remembered SaltedPassword (for tests). */
   get usedCache(): boolean {
     return this.derived?.fromCache === true;
   }
