@@ -11,6 +11,10 @@
  * KIND is raw, nul, ws, rtmp-amf0, rtmp-amf3 (or direct; relay or tls-relay (STARTTLS only) with
  * --perf to sample the relay).
  * The profile and its summary go to bench/results/profiles/KIND-UPSTREAM/.
+ *
+ * Environment, for one-off diagnosis: GW_NODE_ARGS (more node options for the gateway, e.g.
+ * `--min-semi-space-size=32` or `--import hook.mjs`), GW_SIGNAL_AFTER (a signal sent to the
+ * gateway after the window, for such a hook), PERF_G=1 (call graphs in `perf record`).
  */
 import { spawn, execFile } from 'node:child_process';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
@@ -35,6 +39,7 @@ await mkdir(dir, { recursive: true });
 
 const server = await startServer(upstream as Upstream, benchUsers(FULL.pairs));
 const gateway = await startGateway(server, upstream as Upstream, { ...(perf ? {} : { cpuProfDir: dir }), nodeArgs: [...(process.env['GW_NODE_ARGS']?.split(' ').filter(Boolean) ?? []), ...(traceGc ? ['--trace-gc'] : []), ...(perf ? ['--perf-basic-prof'] : [])], gatewayArgs });
+// For tls-relay the one relay is the TLS-terminating one, and is given as both.
 const relay = await startRelay(server, { terminateTls: kind === 'tls-relay' });
 try {
   const pairs = await loginPairs(connector(kind as PathKind, { server, upstream: upstream as Upstream, gateway, relay, tlsRelay: relay }), FULL.pairs);
